@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Idempotent set-up of the project's Python environment (.venv) from a fresh clone.
+#   bash launch/setup.sh           # runtime + test dependencies
+# Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV="${SWEJAX_VENV:-.venv}"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.swejax-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,48 @@
+"""The `swejax` command: a thin dispatcher to each part's own entry point.
+
+    swejax train --config=configs/demo.py[:variant] [--config.a.b=v ...] [--workdir=DIR]
+    swejax eval  --config=... --workdir=DIR
+    swejax tasks {synth,validate,...} ...
+    swejax sandbox {setup,reap,...} ...
+    swejax convert ...
+
+`swejax --config=...` with no subcommand means `swejax train`.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> module with `main(argv: list[str]) -> int`
+_COMMANDS = {
+    "train": "swejax.rl.main",
+    "eval": "swejax.rl.evaluate",
+    "tasks": "swejax.tasks.cli",
+    "sandbox": "swejax.sandbox.cli",
+    "convert": "swejax.model.convert",
+}
+
+
+def _usage() -> str:
+  names = ", ".join(sorted(_COMMANDS))
+  return f"usage: swejax COMMAND [flags]   (commands: {names}; `swejax COMMAND --help` for more)"
+
+
+def main(argv: list[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ("-h", "--help"):
+    print(_usage())
+    return 0 if argv else 2
+  if argv[0].startswith("--"):
+    command, rest = "train", argv
+  else:
+    command, rest = argv[0], argv[1:]
+  if command not in _COMMANDS:
+    print(f"swejax: unknown command {command!r}\n{_usage()}", file=sys.stderr)
+    return 2
+  module = importlib.import_module(_COMMANDS[command])
+  return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())
