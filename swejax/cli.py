@@ -40,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
   if command not in _COMMANDS:
     print(f"swejax: unknown command {command!r}\n{_usage()}", file=sys.stderr)
     return 2
+  from swejax.config import UsageError  # pylint: disable=import-outside-toplevel
   module = importlib.import_module(_COMMANDS[command])
-  return int(module.main(rest) or 0)
+  try:
+    return int(module.main(rest) or 0)
+  except UsageError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

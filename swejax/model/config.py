@@ -111,11 +111,12 @@ def presets() -> dict[str, ModelConfig]:
       "tiny": ModelConfig(vocab_size=2048, hidden_size=128, intermediate_size=384, num_layers=2,
                           num_heads=4, num_kv_heads=2, head_dim=32, rope_theta=10000.0,
                           tie_embeddings=True, max_position_embeddings=8192,
-                          bos_token_id=0, eos_token_id=2),
+                          # the embedded tokenizer's <|endoftext|> and <|im_end|>
+                          bos_token_id=2026, eos_token_id=2028),
       # ~40M parameters: the learner benchmark's model.
       "small": ModelConfig(vocab_size=8192, hidden_size=512, intermediate_size=1536, num_layers=8,
                            num_heads=8, num_kv_heads=2, rope_theta=10000.0, tie_embeddings=True,
-                           max_position_embeddings=8192, bos_token_id=0, eos_token_id=2),
+                           max_position_embeddings=8192, bos_token_id=2026, eos_token_id=2028),
       "qwen2.5-0.5b": _qwen(896, 4864, 24, 14, 2, 151936, True, 1e-6),
       "qwen2.5-1.5b": _qwen(1536, 8960, 28, 12, 2, 151936, True, 1e-6),
       "qwen2.5-3b": _qwen(2048, 11008, 36, 16, 2, 151936, True, 1e-6),
