@@ -8,6 +8,7 @@ starts, with a message naming the flag.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Mapping
 
 import ml_collections
@@ -55,7 +56,10 @@ def parse_flags(argv: list[str], prog: str,
     raise UsageError(f"{prog}: --config=configs/NAME.py[:variant] is required")
   if path is not None and not os.path.exists(path.split(":", 1)[0]):
     raise UsageError(f"{prog}: --config: no such file {path.split(':', 1)[0]!r}")
+  saved_argv = sys.argv
   try:
+    # config_flags discovers the --config.* override flags from sys.argv.
+    sys.argv = [prog] + list(argv)
     rest = fv([prog] + list(argv))
     config = fv.config if path is not None else None
   except flags.Error as e:
@@ -68,6 +72,8 @@ def parse_flags(argv: list[str], prog: str,
         if not ok:
           raise UsageError(f"{prog}: {msg}") from None
     raise UsageError(f"{prog}: --config={path}: {type(e).__name__}: {e}") from None
+  finally:
+    sys.argv = saved_argv
   if len(rest) > 1:
     raise UsageError(f"{prog}: unexpected argument(s): {' '.join(rest[1:])}")
   return config, {name: fv[name].value for name in (extra or {})}
@@ -77,5 +83,9 @@ def _load_plain(path: str) -> ml_collections.ConfigDict:
   """The config without overrides (for error messages)."""
   fv = flags.FlagValues()
   config_flags.DEFINE_config_file("config", None, "", flag_values=fv)
-  fv(["x", f"--config={path}"])
-  return fv.config
+  saved, sys.argv = sys.argv, ["x", f"--config={path}"]
+  try:
+    fv(["x", f"--config={path}"])
+    return fv.config
+  finally:
+    sys.argv = saved

@@ -1,0 +1,1 @@
+"""The RL loop: rollouts, rewards, RFT and DAPO iterations, resumable runs."""

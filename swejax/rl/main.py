@@ -1,0 +1,46 @@
+"""`swejax train`: the main job. Resumes when the workdir already holds a run."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from swejax.config import UsageError, parse_flags
+
+_FLAGS = {"workdir": (None, "where the run lives (default workdirs/<config name>)")}
+
+
+def prepare_workdir(config, workdir: str) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "config.json")
+  text = config.to_json_best_effort(indent=2, sort_keys=True)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = f.read()
+    if old != text:
+      print(f"note: {path} differs from this command's config; the workdir's checkpoints are "
+            f"resumed with the new config (the old one is kept as config.previous.json)",
+            file=sys.stderr)
+      with open(os.path.join(workdir, "config.previous.json"), "w") as f:
+        f.write(old)
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def main(argv: list[str]) -> int:
+  config, flags = parse_flags(argv, "swejax train", _FLAGS)
+  workdir = flags["workdir"] or os.path.join("workdirs", config.name)
+  from swejax.rl import report  # pylint: disable=import-outside-toplevel
+  from swejax.rl.data import TaskSets  # pylint: disable=import-outside-toplevel
+  from swejax.rl.loop import Run  # pylint: disable=import-outside-toplevel
+  try:
+    data = TaskSets(config, workdir)
+  except (ValueError, FileNotFoundError) as e:
+    raise UsageError(str(e)) from None
+  prepare_workdir(config, workdir)
+  run = Run(config, workdir, data)
+  results = run.run()
+  summary = report.finish(run, results)
+  print(report.table(summary))
+  print(json.dumps({"workdir": workdir, "summary": os.path.join(workdir, "summary.json")}))
+  return 0

@@ -1,0 +1,231 @@
+"""Rollouts: G episodes per task, run concurrently over the sandbox pool and the sampler.
+
+Effects live here (sandboxes, the sampler, disk). An episode: a sandbox from the task's
+image with the repository at base_commit, the system prompt and the issue, turns until
+submit, T_max or the context budget, the patch, grading in a fresh sandbox, reward R plus
+the step penalty. Infrastructure failures are retried; a group that still fails is
+dropped and counted, never scored 0.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import threading
+import time
+from typing import Any, Callable, Protocol, Sequence
+
+from swejax.agent.env import AgentEnv
+from swejax.rl.episode import Episode, EpisodeLog
+from swejax.rl.rewards import length_penalty
+from swejax.sampling.base import Request, Result, SamplerError, SamplingParams
+from swejax.sandbox.base import SandboxError
+from swejax.tokenizer import ChatBuilder, Tokenizer
+
+
+_FRAMING = 8  # <|im_start|>user\n ... <|im_end|>\n<|im_start|>assistant\n
+
+
+class InfraError(RuntimeError):
+  """An episode failed for reasons that are not the agent's (after its retries)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig:
+  max_turns: int = 40
+  max_context_tokens: int = 65_536
+  max_turn_tokens: int = 2048  # new tokens per action
+  min_turn_tokens: int = 16  # below this much room the episode ends ("context")
+  window: int = 100
+  max_output_chars: int = 10_000
+  command_timeout: float = 120.0
+  episode_timeout_s: float = 3600.0  # wall clock per episode; ends it with "timeout"
+  length_threshold: int = 10  # L_thr of the step penalty
+  infra_retries: int = 2
+  concurrency: int = 8
+  backend: str = "auto"
+  sandbox_limits: tuple[tuple[str, Any], ...] = ()
+  grade_timeout: float = 600.0
+  format_errors_trainable: bool = True  # RFT masks the turns that produced a format error
+
+
+class Policy(Protocol):
+  def act(self, prompt: Sequence[int], *, session: str, seed: int,
+          max_new_tokens: int) -> Result: ...
+
+
+class SamplerPolicy:
+  """The policy as a sampler serves it: training-mode sampling unless told otherwise."""
+
+  def __init__(self, sampler, stop_token_ids: Sequence[int],
+               params: SamplingParams = SamplingParams(), timeout: float = 3600.0):
+    self.sampler, self.stop, self.params, self.timeout = sampler, tuple(stop_token_ids), params, timeout
+
+  def act(self, prompt, *, session, seed, max_new_tokens):
+    req = Request(prompt=list(prompt), max_new_tokens=max_new_tokens, params=self.params,
+                  seed=seed, stop_token_ids=self.stop, session=session)
+    return self.sampler.submit(req).result(timeout=self.timeout)
+
+
+def episode_seed(base: int, stage: str, iteration: int, task_id: str, group: int, turn: int) -> int:
+  """A seed that depends only on where the action is, so a resumed run samples the same."""
+  import zlib  # pylint: disable=import-outside-toplevel
+  key = f"{base}/{stage}/{iteration}/{task_id}/{group}/{turn}".encode()
+  return zlib.crc32(key) & 0x7FFFFFFF
+
+
+def _open(task, cfg: RolloutConfig):
+  from swejax.sandbox import open_sandbox  # pylint: disable=import-outside-toplevel
+  from swejax.tasks.repo import prepare_repo  # pylint: disable=import-outside-toplevel
+  kwargs = dict(cfg.sandbox_limits)
+  sb = open_sandbox(cfg.backend, **({"image": task.image} if getattr(task, "image", "") else {}),
+                    **kwargs)
+  try:
+    prepare_repo(sb, task)
+  except BaseException:
+    sb.close()
+    raise
+  return sb
+
+
+def _grade(task, patch: str, cfg: RolloutConfig):
+  from swejax.tasks import grade  # pylint: disable=import-outside-toplevel
+  return grade(task, patch, backend=cfg.backend, timeout=cfg.grade_timeout)
+
+
+def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutConfig, *,
+                seed: int, stage: str = "", iteration: int = 0,
+                problem_statement: Callable[[Any], str] | None = None) -> Episode:
+  """One episode, graded. Raises InfraError when the infrastructure (not the agent) failed."""
+  start = time.monotonic()
+  session = f"{stage}/{iteration}/{task.instance_id}/{group}"
+  statement = problem_statement(task) if problem_statement else task.problem_statement
+  version = None
+  try:
+    with _open(task, cfg) as sb:
+      env = AgentEnv(sb, statement, max_turns=cfg.max_turns, window=cfg.window,
+                     max_output_chars=cfg.max_output_chars, command_timeout=cfg.command_timeout)
+      first = env.reset()
+      chat = ChatBuilder(tok)
+      chat.system(env.system_prompt())
+      chat.user(first)
+      while not env.done:
+        if time.monotonic() - start > cfg.episode_timeout_s:
+          env.terminate("timeout")
+          break
+        prompt = chat.generation_prompt()
+        room = cfg.max_context_tokens - len(prompt)
+        if room < cfg.min_turn_tokens:
+          env.terminate("context")
+          break
+        result = policy.act(prompt, session=session, max_new_tokens=min(cfg.max_turn_tokens, room),
+                            seed=episode_seed(seed, stage, iteration, task.instance_id, group,
+                                              env.turns))
+        if version is not None and result.version != version:
+          raise InfraError(f"{session}: policy version changed mid-episode "
+                           f"({version} -> {result.version})")
+        version = result.version
+        ids = list(result.tokens)
+        text = tok.decode([t for t in ids if t != tok.im_end_id])
+        step = env.step(text)
+        trainable = cfg.format_errors_trainable or not step.format_error
+        chat.assistant_sampled(ids, trainable=trainable, logprobs=list(result.logprobs))
+        if step.done:
+          break
+        # The observation, its chat framing and room for one more action must fit.
+        if (len(chat.ids) + len(tok.encode(step.observation)) + _FRAMING + cfg.min_turn_tokens
+            > cfg.max_context_tokens):
+          env.terminate("context")
+          break
+        chat.user(step.observation)
+      patch = env.patch()
+      turns, termination, format_errors = env.turns, env.termination, env.format_errors
+      rendered = chat.rendered()
+  except (SandboxError, SamplerError, cf.TimeoutError, OSError) as e:
+    raise InfraError(f"{session}: {type(e).__name__}: {e}") from e
+  t_grade = time.monotonic()
+  graded = _grade(task, patch, cfg)
+  t_grade = time.monotonic() - t_grade
+  if graded.infra_error:
+    raise InfraError(f"{session}: grading failed: {graded.infra_error}")
+  r = 1.0 if graded.resolved else 0.0
+  r_len = length_penalty(turns, threshold=cfg.length_threshold, max_turns=cfg.max_turns)
+  n = len(rendered.ids)
+  return Episode(
+      task_id=task.instance_id, group=group, tokens=[int(t) for t in rendered.ids],
+      loss_mask=[int(m) for m in rendered.loss_mask],
+      logprobs=[float(x) for x in rendered.logprobs[:n]], turns=turns,
+      termination=termination or "submit", patch=patch, resolved=bool(graded.resolved),
+      reward=r + r_len, reward_parts={"resolved": r, "length": r_len},
+      version=int(version or 0), format_errors=format_errors,
+      seconds=time.monotonic() - start, stage=stage, iteration=iteration,
+      grade={"exit_code": getattr(graded, "exit_code", None), "seconds": t_grade})
+
+
+@dataclasses.dataclass
+class RolloutOutcome:
+  groups: dict[str, list[Episode]]  # task id -> its G episodes (complete groups only)
+  dropped: dict[str, str]  # task id -> why its group was dropped
+  reused: int = 0
+  seconds: float = 0.0
+  retries: int = 0
+
+
+def run_groups(tasks: Sequence[Any], group_size: int, policy: Policy, tok: Tokenizer,
+               cfg: RolloutConfig, *, seed: int, stage: str, iteration: int,
+               log: EpisodeLog, finished: Sequence[Episode] = (),
+               progress=None, problem_statement=None) -> RolloutOutcome:
+  """Runs every (task, group index) not already `finished`; each episode is logged at once."""
+  start = time.monotonic()
+  have = {(e.task_id, e.group): e for e in finished}
+  groups: dict[str, list[Episode | None]] = {t.instance_id: [None] * group_size for t in tasks}
+  for (tid, g), e in have.items():
+    if tid in groups and g < group_size:
+      groups[tid][g] = e
+  dropped: dict[str, str] = {}
+  lock = threading.Lock()
+  running: dict[str, float] = {}
+  retries = 0
+
+  def work(task, g):
+    nonlocal retries
+    key = f"{task.instance_id}/{g}"
+    last = None
+    for attempt in range(cfg.infra_retries + 1):
+      with lock:
+        running[key] = time.monotonic()
+      try:
+        return run_episode(task, g, policy, tok, cfg, seed=seed, stage=stage,
+                           iteration=iteration, problem_statement=problem_statement)
+      except InfraError as e:
+        last = e
+        with lock:
+          retries += attempt < cfg.infra_retries
+      finally:
+        with lock:
+          running.pop(key, None)
+    raise last  # type: ignore[misc]
+
+  todo = [(t, g) for t in tasks for g in range(group_size) if groups[t.instance_id][g] is None]
+  done = sum(e is not None for v in groups.values() for e in v)
+  solved = sum(bool(e and e.resolved) for v in groups.values() for e in v)
+  with cf.ThreadPoolExecutor(max_workers=max(1, cfg.concurrency)) as pool:
+    futures = {pool.submit(work, t, g): (t, g) for t, g in todo}
+    for fut in cf.as_completed(futures):
+      t, g = futures[fut]
+      try:
+        ep = fut.result()
+      except InfraError as e:
+        dropped.setdefault(t.instance_id, str(e))
+        continue
+      log.append(ep)
+      groups[t.instance_id][g] = ep
+      done += 1
+      solved += ep.resolved
+      if progress is not None:
+        with lock:
+          slowest = max((time.monotonic() - s for s in running.values()), default=0.0)
+        progress.update(done, solved, slowest)
+  complete = {tid: list(v) for tid, v in groups.items()
+              if tid not in dropped and all(e is not None for e in v)}
+  return RolloutOutcome(groups=complete, dropped=dropped, reused=len(have),
+                        seconds=time.monotonic() - start, retries=retries)
