@@ -259,6 +259,18 @@ class Run:
                 termination={t: sum(e.termination == t for e in eps)
                              for t in sorted({e.termination for e in eps})})
 
+  def _draw_tasks(self, n: int, stage2: bool) -> list:
+    """n tasks from the grain source over the pool; in stage 2 only those the pool filter
+    keeps (drawn in order, so a resumed run draws the same)."""
+    keep = {x.instance_id for x in self.data.dapo_pool(self.ls.history, stage2=stage2)}
+    tasks, draws = [], 0
+    while len(tasks) < n and draws < 50 * n:
+      for i in self.source.next_batch(n - len(tasks)):
+        draws += 1
+        if self.data.pool[i].instance_id in keep:
+          tasks.append(self.data.pool[i])
+    return tasks
+
   def dapo(self) -> None:
     c = self.config.rl
     if self.learner is None or self.ls.optim_stage != "dapo":
@@ -268,8 +280,7 @@ class Run:
       self.ls.stage_index += 1
       return
     it = self.ls.iteration + 1
-    pool = self.data.dapo_pool(self.ls.history, stage2=c.pool_filter)
-    tasks = [pool[i % len(pool)] for i in self.source.next_batch(c.problems_per_iteration)]
+    tasks = self._draw_tasks(c.problems_per_iteration, stage2=c.pool_filter)
     t0 = time.monotonic()
     out = self._rollouts(tasks, c.group_size, self._policy(), rollout_config(self.config),
                          "dapo", it)

@@ -1,0 +1,98 @@
+"""What makes the embedded demo learnable by a tiny model on a CPU.
+
+A model of about a million parameters trained for minutes cannot read code. So the demo's
+issues carry a hint, as many real issues do: the file, the faulty line and what it should
+read (derived from the one-line gold patch; `hints_text` in SWE-bench terms). The agent
+must still act through the scaffold: open the file, replace the line, submit; and the
+hidden tests still decide. The scripted demonstrations of the warm start make mistakes
+at a set rate: some an agent recovers from (a format error, a useless command) and some
+that fail the task (submitting without the fix, a wrong replacement). The base model
+imitates both; what RFT and DAPO then visibly remove are its failure modes.
+"""
+from __future__ import annotations
+
+import io
+import random
+import shlex
+import tarfile
+from typing import Any
+
+from swejax.agent.parser import format_action
+from swejax.agent.scripted import ScriptedAction
+
+
+def one_line_fix(task) -> tuple[str, str, str] | None:
+  """(path, old line, new line), stripped, for a gold patch that changes one line whose
+  text is unique in its file; else None."""
+  files = [b for b in task.patch.split("diff --git ")[1:]]
+  if len(files) != 1:
+    return None
+  minus = [l[1:] for l in files[0].splitlines() if l.startswith("-") and not l.startswith("---")]
+  plus = [l[1:] for l in files[0].splitlines() if l.startswith("+") and not l.startswith("+++")]
+  if len(minus) != 1 or len(plus) != 1:
+    return None
+  path = files[0].split("\n", 1)[0].split(" b/", 1)[-1].strip()
+  old, new = minus[0].strip(), plus[0].strip()
+  if not old or not new or "'" in old + new and '"' in old + new:
+    return None
+  source = _file_at_base(task, path)
+  if source is None or source.count(old) != 1:
+    return None
+  return path, old, new
+
+
+def _file_at_base(task, path: str) -> str | None:
+  data = task.snapshot_bytes()
+  if not data:
+    return None
+  with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+    try:
+      member = tar.extractfile(path)
+    except KeyError:
+      return None
+    return member.read().decode("utf-8", "replace") if member else None
+
+
+def hinted_statement(task) -> str:
+  fix = one_line_fix(task)
+  if fix is None:
+    return task.problem_statement
+  path, old, new = fix
+  return (f"{task.problem_statement.rstrip()}\n\nHint: in {path}, the line `{old}` should "
+          f"read `{new}`.")
+
+
+def demo_plan(task, *, mistake_rate: float, seed: int, fail_rate: float | None = None
+              ) -> list[ScriptedAction]:
+  """open -> replace -> submit, with mistakes (see the module docstring)."""
+  fix = one_line_fix(task)
+  if fix is None:
+    raise ValueError(f"task {task.instance_id}: no one-line fix; not a demo task")
+  path, old, new = fix
+  rng = random.Random(seed)
+  fail_rate = mistake_rate if fail_rate is None else fail_rate
+  out: list[ScriptedAction] = []
+
+  def add(kind: str, reasoning: str, command: str) -> None:
+    if rng.random() < mistake_rate / 2:
+      if rng.random() < 0.5:
+        out.append(ScriptedAction("useless", format_action("Let me look around first.",
+                                                           rng.choice(["ls", "git status"]))))
+      else:
+        out.append(ScriptedAction("format_error", f"I will run this:\n{command}"))
+    out.append(ScriptedAction(kind, format_action(reasoning, command)))
+
+  add("open", f"The hint points at {path}. Let me open it.", f"open {shlex.quote(path)}")
+  failure = rng.random() < fail_rate
+  if failure and rng.random() < 0.5:
+    out.append(ScriptedAction("submit", format_action("That looks fine. Submitting.", "submit")))
+    return out
+  replacement = old if failure else new
+  add("replace", f"I replace `{old}` with `{replacement}`.",
+      f"replace {shlex.quote(old)} {shlex.quote(replacement)}")
+  add("submit", "The line is fixed. Submitting.", "submit")
+  return out
+
+
+def is_demo_task(task: Any) -> bool:
+  return one_line_fix(task) is not None
