@@ -24,14 +24,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict(dict(
       preset="tiny",
-      overrides=ml_collections.ConfigDict(dict(attention="xla", max_position_embeddings=4096)),
+      overrides=ml_collections.ConfigDict(dict(
+          attention="blockwise", attention_block_q=512, attention_block_k=512,
+          max_position_embeddings=8192)),
       rules=ml_collections.ConfigDict()))
   c.mesh = ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1, context=1,
                                           distributed=False))
   c.learner = ml_collections.ConfigDict(dict(
       eps_low=0.2, eps_high=0.3, kl_coef=0.0, logprob_chunk=1024,
       sft_trajectories_per_step=32))
-  c.data = ml_collections.ConfigDict(dict(seq_len=4096, microbatch_rows=2))
+  c.data = ml_collections.ConfigDict(dict(seq_len=8192, microbatch_rows=1))
 
   c.tasks = ml_collections.ConfigDict(dict(
       path="",  # empty: synthetic tasks generated into the workdir
@@ -47,7 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       backend="auto",
       limits=ml_collections.ConfigDict(dict(memory="512m", pids=256, cpus=1.0))))
   c.agent = ml_collections.ConfigDict(dict(
-      max_turns=8, max_context_tokens=2048, max_turn_tokens=160, min_turn_tokens=16,
+      max_turns=8, max_context_tokens=3072, max_turn_tokens=160, min_turn_tokens=16,
       window=12, max_output_chars=1500, command_timeout=20.0, episode_timeout_s=300.0,
       length_threshold=6, infra_retries=2, concurrency=8, grade_timeout=120.0))
   c.sampler = ml_collections.ConfigDict(dict(kind="jax", max_slots=8, urls=""))

@@ -7,9 +7,13 @@ only to padding, which keeps every softmax row non-empty and every output finite
 from __future__ import annotations
 
 import functools
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+
+from swejax.model import kernels, ring_attention
+from swejax.model.config import DEFAULT_RULES
 
 _NEG = -1e30
 
@@ -37,7 +41,8 @@ def xla_attention(q, k, v, segment_ids):
 
 # ----------------------------------------------------------------------------- blockwise
 # Flash-attention in plain JAX: an online softmax over key blocks, only blocks at or
-# below the diagonal visited, and a custom VJP that recomputes probabilities from the
+# below the diagonal that share a segment with the query block visited (packed rows of
+# many trajectories cost the sum of their squared lengths, not T^2), and a custom VJP that recomputes probabilities from the
 # saved log-sum-exp, so neither the forward nor the backward holds [T, T].
 
 
@@ -64,16 +69,34 @@ def _slice(x, start, size, axis=1):
   return jax.lax.dynamic_slice_in_dim(x, start, size, axis=axis)
 
 
+def _hulls(seg, size):
+  """Per block of `size` positions, the [min, max] of its segment ids, with padding (0,
+  and -1 for the positions added to fill the last block) ordered after every segment.
+  Blocks whose hulls do not overlap share no segment: their scores are all masked."""
+  big = jnp.iinfo(jnp.int32).max // 2
+  key = jnp.where(seg > 0, seg, big - seg)  # 0 -> big, -1 -> big + 1
+  blocks = key.reshape(key.shape[0], -1, size)
+  return blocks.min(-1).min(0), blocks.max(-1).max(0)  # [n_blocks] each, over the batch
+
+
+def _overlap(hq, hk, i, j):
+  return (hq[0][i] <= hk[1][j]) & (hk[0][j] <= hq[1][i])
+
+
 def _fwd(q, k, v, seg, bq, bk):
   """q is pre-scaled [B, T, K, G, H]; returns o [B,T,K,G,H] and lse [B,K,G,T]."""
   b, t, kh, g, h = q.shape
   nq = t // bq
+  hq, hk = _hulls(seg, bq), _hulls(seg, bk)
 
   def q_block(i):
     qi = _slice(q, i * bq, bq)
     seg_qi = _slice(seg, i * bq, bq)
 
     def body(j, carry):
+      return jax.lax.cond(_overlap(hq, hk, i, j), visit, lambda j, c: c, j, carry)
+
+    def visit(j, carry):
       o, m, l = carry
       kj, vj, seg_kj = _slice(k, j * bk, bk), _slice(v, j * bk, bk), _slice(seg, j * bk, bk)
       s, mask = _block_scores(qi, kj, seg_qi, seg_kj, i, j, bq, bk)
@@ -103,6 +126,7 @@ def _bwd(q, k, v, seg, o, lse, do, bq, bk):
   b, t, kh, g, h = q.shape
   nq, nk = t // bq, t // bk
   delta = jnp.einsum("btkgh,btkgh->bkgt", do.astype(jnp.float32), o.astype(jnp.float32))
+  hq, hk = _hulls(seg, bq), _hulls(seg, bk)
 
   def probs(i, j, qi, kj, seg_qi, seg_kj):
     s, mask = _block_scores(qi, kj, seg_qi, seg_kj, i, j, bq, bk)
@@ -113,6 +137,9 @@ def _bwd(q, k, v, seg, o, lse, do, bq, bk):
     kj, vj, seg_kj = _slice(k, j * bk, bk), _slice(v, j * bk, bk), _slice(seg, j * bk, bk)
 
     def body(i, carry):
+      return jax.lax.cond(_overlap(hq, hk, i, j), visit, lambda i, c: c, i, carry)
+
+    def visit(i, carry):
       dk, dv = carry
       qi, doi, seg_qi = _slice(q, i * bq, bq), _slice(do, i * bq, bq), _slice(seg, i * bq, bq)
       p = probs(i, j, qi, kj, seg_qi, seg_kj)
@@ -131,6 +158,9 @@ def _bwd(q, k, v, seg, o, lse, do, bq, bk):
     delta_i = _slice(delta, i * bq, bq, axis=3)
 
     def body(j, dq):
+      return jax.lax.cond(_overlap(hq, hk, i, j), visit, lambda j, c: c, j, dq)
+
+    def visit(j, dq):
       kj, vj, seg_kj = _slice(k, j * bk, bk), _slice(v, j * bk, bk), _slice(seg, j * bk, bk)
       p = probs(i, j, qi, kj, seg_qi, seg_kj)
       dp = jnp.einsum("bqkgh,bskh->bkgqs", doi, vj, preferred_element_type=jnp.float32)
@@ -187,9 +217,25 @@ def _gcd(a: int, b: int) -> int:
   return a
 
 
-def attention(q, k, v, segment_ids, *, impl: str = "xla", block_q: int = 512, block_k: int = 512):
+def attention(q, k, v, segment_ids, *, impl: str = "xla", block_q: int = 512, block_k: int = 512,
+              rules: Sequence[tuple[str, Any]] | None = None):
+  """Causal packed attention by implementation (see `swejax.model.kernels.choose`).
+
+  "xla" and "blockwise" run anywhere; "ring" splits T over the mesh's `context` axis;
+  "splash" (TPU) and "cudnn" (NVIDIA GPU) are the platform kernels; "auto" picks one for
+  the mesh being compiled for. `rules` (default DEFAULT_RULES) tells the shard_map-based
+  kernels how rows and heads are split on the mesh.
+  """
+  impl = kernels.choose(impl, seq_len=q.shape[1], dtype=q.dtype)
   if impl == "xla":
     return xla_attention(q, k, v, segment_ids)
   if impl == "blockwise":
     return blockwise_attention(q, k, v, segment_ids, block_q=block_q, block_k=block_k)
-  raise ValueError(f"unknown attention implementation {impl!r} (xla | blockwise)")
+  rules = DEFAULT_RULES if rules is None else rules
+  if impl == "ring":
+    return ring_attention.ring_attention(q, k, v, segment_ids, rules=rules, block_q=block_q,
+                                         block_k=block_k)
+  if impl == "splash":
+    return kernels.splash_attention(q, k, v, segment_ids, rules=rules, block_q=block_q,
+                                    block_k=block_k)
+  return kernels.cudnn_attention(q, k, v, segment_ids, rules=rules)

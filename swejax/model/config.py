@@ -26,6 +26,10 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
 )
 
 
+# Kept in step with swejax.model.kernels.IMPLEMENTATIONS (a test checks).
+_ATTENTION = ("xla", "blockwise", "ring", "splash", "cudnn", "auto")
+
+
 @dataclasses.dataclass(frozen=True)
 class RopeScaling:
   """YaRN as Hugging Face computes it (rope_type "yarn")."""
@@ -58,7 +62,9 @@ class ModelConfig:
   # Numerics and memory.
   param_dtype: str = "float32"
   compute_dtype: str = "float32"
-  attention: str = "xla"  # "xla" (reference) | "blockwise" (never builds [T, T])
+  # "xla" (reference) | "blockwise" (never builds [T, T]) | "ring" (T split over the
+  # context axis) | "splash" (TPU) | "cudnn" (NVIDIA GPU) | "auto" (by mesh and platform)
+  attention: str = "xla"
   attention_block_q: int = 512
   attention_block_k: int = 512
   remat: str = "none"  # "none" | "full" | "dots" | "dots_no_batch"
@@ -78,8 +84,9 @@ class ModelConfig:
     for name in ("param_dtype", "compute_dtype"):
       if getattr(self, name) not in ("float32", "bfloat16"):
         raise ValueError(f"{name} must be 'float32' or 'bfloat16', got {getattr(self, name)!r}")
-    if self.attention not in ("xla", "blockwise"):
-      raise ValueError(f"attention must be 'xla' or 'blockwise', got {self.attention!r}")
+    if self.attention not in _ATTENTION:
+      raise ValueError(f"attention must be one of {' | '.join(_ATTENTION)}, "
+                       f"got {self.attention!r}")
     if self.remat not in ("none", "full", "dots", "dots_no_batch"):
       raise ValueError(f"remat must be none|full|dots|dots_no_batch, got {self.remat!r}")
     if isinstance(self.rope_scaling, dict):
@@ -108,15 +115,15 @@ def _qwen(d, f, layers, heads, kv, vocab, tied, eps) -> ModelConfig:
 def presets() -> dict[str, ModelConfig]:
   """Published Qwen2.5 dimensions, plus small ones for tests, the CPU demo and benchmarks."""
   return {
-      "tiny": ModelConfig(vocab_size=2048, hidden_size=128, intermediate_size=384, num_layers=2,
+      "tiny": ModelConfig(vocab_size=8192, hidden_size=128, intermediate_size=384, num_layers=2,
                           num_heads=4, num_kv_heads=2, head_dim=32, rope_theta=10000.0,
                           tie_embeddings=True, max_position_embeddings=8192,
                           # the embedded tokenizer's <|endoftext|> and <|im_end|>
-                          bos_token_id=2026, eos_token_id=2028),
+                          bos_token_id=8170, eos_token_id=8172),
       # ~40M parameters: the learner benchmark's model.
       "small": ModelConfig(vocab_size=8192, hidden_size=512, intermediate_size=1536, num_layers=8,
                            num_heads=8, num_kv_heads=2, rope_theta=10000.0, tie_embeddings=True,
-                           max_position_embeddings=8192, bos_token_id=2026, eos_token_id=2028),
+                           max_position_embeddings=8192, bos_token_id=8170, eos_token_id=8172),
       "qwen2.5-0.5b": _qwen(896, 4864, 24, 14, 2, 151936, True, 1e-6),
       "qwen2.5-1.5b": _qwen(1536, 8960, 28, 12, 2, 151936, True, 1e-6),
       "qwen2.5-3b": _qwen(2048, 11008, 36, 16, 2, 151936, True, 1e-6),

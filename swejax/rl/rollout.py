@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any, Callable, Protocol, Sequence
 
+import docker
+
 from swejax.agent.env import AgentEnv
 from swejax.rl.episode import Episode, EpisodeLog
 from swejax.rl.rewards import length_penalty
@@ -140,7 +142,7 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
       patch = env.patch()
       turns, termination, format_errors = env.turns, env.termination, env.format_errors
       rendered = chat.rendered()
-  except (SandboxError, SamplerError, cf.TimeoutError, OSError) as e:
+  except (SandboxError, SamplerError, cf.TimeoutError, OSError, docker.errors.DockerException) as e:
     raise InfraError(f"{session}: {type(e).__name__}: {e}") from e
   t_grade = time.monotonic()
   graded = _grade(task, patch, cfg)

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import docker
+
 from swejax.sandbox.base import RunResult, Sandbox, SandboxError
 from swejax.sandbox.engine import BASE_IMAGE, engine_answers, ensure_engine_and_image
 from swejax.sandbox.limits import Limits
@@ -77,6 +79,9 @@ def open_sandbox(backend: str = "auto", image: str = BASE_IMAGE, *, memory: int 
   try:
     docker_host.reap()
     return docker_host.open(image, limits, on_close=docker_host.close, **options)
+  except docker.errors.DockerException as err:
+    docker_host.close()
+    raise SandboxError(f"docker engine ({docker_host}): {err}") from err
   except BaseException:
     docker_host.close()
     raise

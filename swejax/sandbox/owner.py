@@ -63,13 +63,16 @@ def _start_time(pid: int) -> str:
 def reap_docker(client: docker.DockerClient) -> list[str]:
   """Removes (with their volumes) labelled containers whose owner is gone; returns names."""
   removed = []
-  for container in client.containers.list(all=True, filters={"label": LABEL}):
-    owner = Owner.from_labels(container.labels)
+  # The low-level list: the high-level one inspects each container and fails when one
+  # is removed meanwhile (by its owner closing it, or another reaper).
+  for info in client.api.containers(all=True, filters={"label": LABEL}):
+    owner = Owner.from_labels(info.get("Labels") or {})
     if owner is None or not owner.is_gone():
       continue
+    name = (info.get("Names") or [info["Id"][:12]])[0].lstrip("/")
     try:
-      container.remove(force=True, v=True)
-      removed.append(container.name)
+      client.api.remove_container(info["Id"], force=True, v=True)
+      removed.append(name)
     except docker.errors.NotFound:
       pass  # another reaper got there first
     except docker.errors.APIError as err:

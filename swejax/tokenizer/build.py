@@ -1,6 +1,6 @@
 """Builds the embedded tokenizer: byte-level BPE trained on swejax's own text.
 
-    python -m swejax.tokenizer.build [--vocab_size=2048] [--root=REPO] [--out=DIR]
+    python -m swejax.tokenizer.build [--vocab_size=8192] [--root=REPO] [--out=DIR]
 
 Qwen2's layout (its pre-tokenizer regex, ByteLevel bytes, Qwen2.5's added tokens
 last) without its NFC normalizer, so decode(encode(x)) == x for any text. The same
@@ -71,7 +71,7 @@ def read_corpus(root: Path) -> list[str]:
   return texts
 
 
-def train(texts: Iterable[str], *, vocab_size: int = 2048,
+def train(texts: Iterable[str], *, vocab_size: int = 8192,
           min_frequency: int = 2) -> tokenizers.Tokenizer:
   """Trains the byte-level BPE; the added tokens take the last ids."""
   n_learned = vocab_size - len(ADDED_TOKENS)
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
   package = Path(__file__).resolve().parents[1]
   parser = argparse.ArgumentParser(prog="python -m swejax.tokenizer.build",
                                    description=__doc__.split("\n")[0])
-  parser.add_argument("--vocab_size", type=int, default=2048)
+  parser.add_argument("--vocab_size", type=int, default=8192)
   parser.add_argument("--min_frequency", type=int, default=2)
   parser.add_argument("--root", type=Path, default=package.parent,
                       help="repository root whose text is the corpus")

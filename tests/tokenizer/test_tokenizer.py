@@ -20,10 +20,10 @@ def _asset_json(tok: Tokenizer) -> dict:
 
 
 def test_default_vocab_is_small_with_qwen_added_tokens_last(tok):
-  assert tok.vocab_size == 2048
+  assert tok.vocab_size == 8192
   names = [name for name, _ in ADDED_TOKENS]
   ids = [tok.token_to_id(name) for name in names]
-  assert ids == list(range(2048 - len(names), 2048))
+  assert ids == list(range(8192 - len(names), 8192))
   assert (tok.endoftext_id, tok.im_start_id, tok.im_end_id) == tuple(ids[:3])
   assert tok.eos_id == tok.im_end_id
   assert tok.pad_id == tok.endoftext_id
