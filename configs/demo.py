@@ -46,7 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       image=config_dict.placeholder(str)))
 
   c.sandbox = ml_collections.ConfigDict(dict(
-      backend="auto",
+      backend="auto", hosts="", per_host=32,
       limits=ml_collections.ConfigDict(dict(memory="512m", pids=256, cpus=1.0))))
   c.agent = ml_collections.ConfigDict(dict(
       max_turns=8, max_context_tokens=3072, max_turn_tokens=160, min_turn_tokens=16,

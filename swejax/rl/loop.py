@@ -24,7 +24,7 @@ from swejax import learner
 from swejax.learner import build as learner_build
 from swejax.rl import evaluation, learn
 from swejax.rl.episode import EpisodeLog, read_episodes
-from swejax.rl.rollout import RolloutConfig, SamplerPolicy, run_groups
+from swejax.rl.rollout import RolloutConfig, SamplerPolicy, Sandboxes, run_groups
 from swejax.rl.scripted_policy import ScriptedPolicy
 from swejax.sampling.base import SamplingParams
 
@@ -38,8 +38,6 @@ def rollout_config(config, **overrides) -> RolloutConfig:
   a = config.agent
   fields = {f.name for f in dataclasses.fields(RolloutConfig)}
   kw = {k: v for k, v in a.items() if k in fields}
-  kw["sandbox_limits"] = tuple(sorted(dict(config.sandbox.limits).items()))
-  kw["backend"] = config.sandbox.backend
   kw.update(overrides)
   return RolloutConfig(**kw)
 
@@ -72,6 +70,10 @@ class Run:
     self.learner: learn.Learner | None = None
     self.sampler = None
     self.source = data.dapo_source().iterator()
+    sb = config.sandbox
+    self.sandboxes = Sandboxes(sb.backend, [h for h in sb.hosts.split(",") if h],
+                               per_host=sb.per_host,
+                               limits=tuple(sorted(dict(sb.limits).items())))
 
   # -- state -------------------------------------------------------------------
 
@@ -168,7 +170,8 @@ class Run:
     path = os.path.join(self.workdir, "trajectories", f"{stage}_{iteration}.jsonl")
     finished = list(read_episodes(path))
     progress = Progress(len(tasks) * group_size)
-    out = run_groups(tasks, group_size, policy, self.tok, rcfg, seed=self.config.seed,
+    out = run_groups(tasks, group_size, policy, self.tok, rcfg, self.sandboxes,
+                     seed=self.config.seed,
                      stage=stage, iteration=iteration, log=EpisodeLog(path), finished=finished,
                      progress=progress, problem_statement=self.data.problem_statement)
     progress.close()

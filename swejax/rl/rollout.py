@@ -44,8 +44,6 @@ class RolloutConfig:
   length_threshold: int = 10  # L_thr of the step penalty
   infra_retries: int = 2
   concurrency: int = 8
-  backend: str = "auto"
-  sandbox_limits: tuple[tuple[str, Any], ...] = ()
   grade_timeout: float = 600.0
   format_errors_trainable: bool = True  # RFT masks the turns that produced a format error
 
@@ -75,27 +73,48 @@ def episode_seed(base: int, stage: str, iteration: int, task_id: str, group: int
   return zlib.crc32(key) & 0x7FFFFFFF
 
 
-def _open(task, cfg: RolloutConfig):
-  from swejax.sandbox import open_sandbox  # pylint: disable=import-outside-toplevel
-  from swejax.tasks.repo import prepare_repo  # pylint: disable=import-outside-toplevel
-  kwargs = dict(cfg.sandbox_limits)
-  sb = open_sandbox(cfg.backend, **({"image": task.image} if getattr(task, "image", "") else {}),
-                    **kwargs)
-  try:
-    prepare_repo(sb, task)
-  except BaseException:
-    sb.close()
-    raise
-  return sb
+class Sandboxes:
+  """Opens the sandboxes of a run: through one DockerPool (per-host caps over one or more
+  DOCKER_HOST-style URLs) when the backend is Docker, else the local backend."""
+
+  def __init__(self, backend: str = "auto", hosts: Sequence[str] = (), per_host: int = 32,
+               limits: tuple[tuple[str, Any], ...] = ()):
+    from swejax.sandbox import DockerPool, resolve_backend  # pylint: disable=import-outside-toplevel
+    self.limits = dict(limits)
+    self.pool = None
+    if hosts:
+      self.pool = DockerPool(list(hosts), per_host=per_host)
+    elif resolve_backend(backend) == "docker":
+      self.pool = DockerPool(None, per_host=per_host)
+    self.backend = "docker" if self.pool is not None else "local"
+
+  def open(self, task):
+    from swejax.sandbox import BASE_IMAGE, open_sandbox  # pylint: disable=import-outside-toplevel
+    return open_sandbox(self.backend, task.image or BASE_IMAGE, workdir=task.workdir,
+                        pool=self.pool, seed_workspace=not task.repo_snapshot, **self.limits)
+
+  def open_prepared(self, task):
+    """A sandbox with the task's repository at base_commit."""
+    from swejax.tasks.repo import prepare_repo  # pylint: disable=import-outside-toplevel
+    sb = self.open(task)
+    try:
+      prepare_repo(sb, task)
+    except BaseException:
+      sb.close()
+      raise
+    return sb
+
+  def grade(self, task, patch: str, timeout: float):
+    from swejax.tasks import grade  # pylint: disable=import-outside-toplevel
+    try:
+      sandbox = self.open(task)
+    except SandboxError as e:
+      raise InfraError(f"{task.instance_id}: opening the grading sandbox: {e}") from e
+    return grade(task, patch, timeout=timeout, sandbox=sandbox)
 
 
-def _grade(task, patch: str, cfg: RolloutConfig):
-  from swejax.tasks import grade  # pylint: disable=import-outside-toplevel
-  return grade(task, patch, backend=cfg.backend, timeout=cfg.grade_timeout)
-
-
-def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutConfig, *,
-                seed: int, stage: str = "", iteration: int = 0,
+def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutConfig,
+                sandboxes: Sandboxes, *, seed: int, stage: str = "", iteration: int = 0,
                 problem_statement: Callable[[Any], str] | None = None) -> Episode:
   """One episode, graded. Raises InfraError when the infrastructure (not the agent) failed."""
   start = time.monotonic()
@@ -103,7 +122,7 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
   statement = problem_statement(task) if problem_statement else task.problem_statement
   version = None
   try:
-    with _open(task, cfg) as sb:
+    with sandboxes.open_prepared(task) as sb:
       env = AgentEnv(sb, statement, max_turns=cfg.max_turns, window=cfg.window,
                      max_output_chars=cfg.max_output_chars, command_timeout=cfg.command_timeout)
       first = env.reset()
@@ -145,7 +164,7 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
   except (SandboxError, SamplerError, cf.TimeoutError, OSError, docker.errors.DockerException) as e:
     raise InfraError(f"{session}: {type(e).__name__}: {e}") from e
   t_grade = time.monotonic()
-  graded = _grade(task, patch, cfg)
+  graded = sandboxes.grade(task, patch, cfg.grade_timeout)
   t_grade = time.monotonic() - t_grade
   if graded.infra_error:
     raise InfraError(f"{session}: grading failed: {graded.infra_error}")
@@ -173,7 +192,7 @@ class RolloutOutcome:
 
 
 def run_groups(tasks: Sequence[Any], group_size: int, policy: Policy, tok: Tokenizer,
-               cfg: RolloutConfig, *, seed: int, stage: str, iteration: int,
+               cfg: RolloutConfig, sandboxes: Sandboxes, *, seed: int, stage: str, iteration: int,
                log: EpisodeLog, finished: Sequence[Episode] = (),
                progress=None, problem_statement=None) -> RolloutOutcome:
   """Runs every (task, group index) not already `finished`; each episode is logged at once."""
@@ -196,7 +215,7 @@ def run_groups(tasks: Sequence[Any], group_size: int, policy: Policy, tok: Token
       with lock:
         running[key] = time.monotonic()
       try:
-        return run_episode(task, g, policy, tok, cfg, seed=seed, stage=stage,
+        return run_episode(task, g, policy, tok, cfg, sandboxes, seed=seed, stage=stage,
                            iteration=iteration, problem_statement=problem_statement)
       except InfraError as e:
         last = e

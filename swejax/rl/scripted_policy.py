@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from typing import Any, Callable, Sequence
 
 from swejax.agent.scripted import actions_for_task
@@ -24,8 +25,9 @@ class ScriptedPolicy:
       if session not in self._plans:
         task_id, group = session.split("/", 2)[2].rsplit("/", 1)
         group = int(group)
-        actions = self._plan(self._tasks[task_id], mistake_rate=self._rate,
-                             seed=self._seed * 100_003 + group, **self._plan_kw)
+        plan_seed = zlib.crc32(f"{self._seed}/{task_id}/{group}".encode())
+        actions = self._plan(self._tasks[task_id], mistake_rate=self._rate, seed=plan_seed,
+                             **self._plan_kw)
         self._plans[session] = [a.text for a in actions]
       plan = self._plans[session]
       text = plan.pop(0) if plan else "Done.\n```command\nsubmit\n```"
