@@ -1,0 +1,100 @@
+"""Weight export (sharded params -> Hugging Face bfloat16) and the reload protocol, no vLLM."""
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import AxisType, Mesh
+
+from swejax import model as model_lib
+from swejax.model import safetensors_io as st
+from swejax.model.sharding import named_shardings
+from swejax.sampling import DiskWeightSync, SamplerError, WeightSyncError, export_hf_weights
+from swejax.sampling.weight_sync import reload_server
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  cfg = model_lib.get_config("tiny", tie_embeddings=False)  # lm_head too
+  return cfg, jax.jit(model_lib.init_params, static_argnums=0)(cfg, jax.random.key(3))
+
+
+def test_export_is_the_bfloat16_checkpoint_save_hf_writes(tiny, tmp_path):
+  cfg, params = tiny
+  nbytes = export_hf_weights(params, cfg, str(tmp_path / "ours"))
+  model_lib.save_hf(params, cfg, str(tmp_path / "ref"), dtype="bfloat16")
+  ours = (tmp_path / "ours" / "model.safetensors").read_bytes()
+  assert ours == (tmp_path / "ref" / "model.safetensors").read_bytes()
+  assert nbytes == 2 * sum(x.size for x in jax.tree.leaves(params))
+  assert not (tmp_path / "ours.partial").exists()
+  _, loaded = model_lib.load_hf(str(tmp_path / "ours"))
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(
+      np.asarray(a), np.asarray(b.astype(jnp.bfloat16).astype(jnp.float32))), loaded, params)
+
+
+def test_tied_embedding_is_also_written_as_the_head(tmp_path):
+  # vLLM's CPU backend refreshes a tied head on reload only when lm_head.weight is given.
+  cfg = model_lib.get_config("tiny")
+  assert cfg.tie_embeddings
+  params = jax.jit(model_lib.init_params, static_argnums=0)(cfg, jax.random.key(4))
+  nbytes = export_hf_weights(params, cfg, str(tmp_path / "w"))
+  tensors = st.LazyTensors([str(tmp_path / "w" / "model.safetensors")])
+  np.testing.assert_array_equal(np.asarray(tensors["lm_head.weight"]),
+                                np.asarray(params["embed"].astype(jnp.bfloat16)))
+  assert nbytes == 2 * (sum(x.size for x in jax.tree.leaves(params)) + params["embed"].size)
+  _, loaded = model_lib.load_hf(str(tmp_path / "w"))  # still an ordinary tied checkpoint
+  assert "lm_head" not in loaded
+
+
+def test_sharded_params_export_the_same_bytes(tiny, tmp_path):
+  cfg, params = tiny
+  devices = np.array(jax.devices()[:8]).reshape(1, 4, 1, 2)
+  mesh = Mesh(devices, ("data", "fsdp", "context", "tensor"),
+              axis_types=(AxisType.Auto,) * 4)
+  shardings = named_shardings(model_lib.param_axes(cfg), mesh, cfg.rules)
+  sharded = jax.device_put(params, shardings)
+  assert len(sharded["layers"]["mlp"]["up_kernel"].sharding.device_set) == 8
+  export_hf_weights(sharded, cfg, str(tmp_path / "sharded"))
+  export_hf_weights(params, cfg, str(tmp_path / "plain"))
+  assert ((tmp_path / "sharded" / "model.safetensors").read_bytes() ==
+          (tmp_path / "plain" / "model.safetensors").read_bytes())
+
+
+def test_reload_protocol_order(stubs):
+  (s,) = stubs(1)
+  reload_server(s.url, "/weights/v7", 7)
+  posts = [c for c in s.calls if c.startswith("POST")]
+  assert posts == ["POST /pause?mode=wait", "POST /collective_rpc", "POST /reset_prefix_cache",
+                   "POST /update_weight_version", "POST /resume"]
+  assert s.reloaded == [{"method": "reload_weights", "kwargs": {"weights_path": "/weights/v7"}}]
+  assert s.weight_version == "7" and not s.paused
+
+
+def test_failed_prefix_cache_reset_keeps_the_server_paused(stubs):
+  (s,) = stubs(1)
+  s.reset_ok = False
+  with pytest.raises(SamplerError, match="reset_prefix_cache"):
+    reload_server(s.url, "/weights/v1", 1, reset_tries=3)
+  assert s.paused and s.weight_version == "default"
+  assert "POST /resume" not in s.calls
+
+
+def test_disk_sync_names_failed_servers_and_keeps_the_newest_export(tiny, stubs, tmp_path,
+                                                                    monkeypatch):
+  cfg, params = tiny
+  (s,) = stubs(1)
+  monkeypatch.chdir(tmp_path)  # a relative staging directory works too
+  sync = DiskWeightSync(cfg, "staging")
+  staging = tmp_path / "staging"
+  sync(params, 1, [s.url])
+  sync(params, 2, [s.url])
+  assert sorted(os.listdir(staging)) == ["v00000002"]
+  assert s.reloaded[-1]["kwargs"]["weights_path"] == str(staging / "v00000002")
+  assert sync.last_stats["bytes"] == 2 * sum(x.size for x in jax.tree.leaves(params))
+  dead = "http://127.0.0.1:9"  # discard port: nothing listens
+  with pytest.raises(WeightSyncError) as e:
+    sync(params, 3, [s.url, dead])
+  assert list(e.value.failed) == [dead] and s.weight_version == "3"
