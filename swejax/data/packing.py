@@ -88,12 +88,15 @@ def efficiency(batch: dict[str, np.ndarray]) -> float:
   return float((batch["segment_ids"] > 0).mean()) if batch["segment_ids"].size else 0.0
 
 
-def to_microbatches(batch: dict[str, np.ndarray], rows_per_microbatch: int
-                    ) -> dict[str, np.ndarray]:
-  """[B, T] -> [M, b, T], padding B up to a multiple of b with empty rows."""
+def to_microbatches(batch: dict[str, np.ndarray], rows_per_microbatch: int,
+                    microbatch_multiple: int = 1) -> dict[str, np.ndarray]:
+  """[B, T] -> [M, b, T], padding with empty rows so that M is a multiple of
+  `microbatch_multiple` (few distinct shapes: the train step compiles once per M)."""
   b = rows_per_microbatch
   rows = batch["tokens"].shape[0]
-  pad = (-rows) % b
+  m = -(-rows // b)
+  m = -(-m // microbatch_multiple) * microbatch_multiple
+  pad = m * b - rows
   out = {}
   for k, v in batch.items():
     if pad:

@@ -1,8 +1,8 @@
 """Causal grouped-query attention over packed rows.
 
 Shapes: q [B, T, N, H], k and v [B, T, K, H] with N = K * G; segment_ids [B, T].
-A token attends to earlier-or-equal tokens of its own segment (segment 0, padding,
-only to padding, which keeps every softmax row non-empty and every output finite).
+A token attends to earlier-or-equal tokens of its own segment; a padding token (segment
+0) only to itself, which keeps every softmax row non-empty and every output finite.
 """
 from __future__ import annotations
 
@@ -19,10 +19,13 @@ _NEG = -1e30
 
 
 def _mask(seg_q, seg_k, idx_q, idx_k):
-  """[B, Tq, Tk] boolean: causal within the same segment."""
+  """[B, Tq, Tk] boolean: causal within the same segment; padding (segment <= 0) sees
+  only itself, so padded rows cost nothing in blockwise attention."""
   same = seg_q[:, :, None] == seg_k[:, None, :]
+  diag = idx_q[:, None] == idx_k[None, :]
+  real = seg_q[:, :, None] > 0
   causal = idx_q[:, None] >= idx_k[None, :]
-  return same & causal[None]
+  return same & causal[None] & (real | diag[None])
 
 
 def xla_attention(q, k, v, segment_ids):
@@ -70,11 +73,12 @@ def _slice(x, start, size, axis=1):
 
 
 def _hulls(seg, size):
-  """Per block of `size` positions, the [min, max] of its segment ids, with padding (0,
-  and -1 for the positions added to fill the last block) ordered after every segment.
+  """Per block of `size` positions, the [min, max] of its segment ids, with each padding
+  position (0, and -1 for the positions added to fill the last block) its own key.
   Blocks whose hulls do not overlap share no segment: their scores are all masked."""
   big = jnp.iinfo(jnp.int32).max // 2
-  key = jnp.where(seg > 0, seg, big - seg)  # 0 -> big, -1 -> big + 1
+  # Padding positions only see themselves: a key of their own, after every segment.
+  key = jnp.where(seg > 0, seg, big + jnp.arange(seg.shape[1], dtype=jnp.int32)[None])
   blocks = key.reshape(key.shape[0], -1, size)
   return blocks.min(-1).min(0), blocks.max(-1).max(0)  # [n_blocks] each, over the batch
 
@@ -226,7 +230,7 @@ def attention(q, k, v, segment_ids, *, impl: str = "xla", block_q: int = 512, bl
   the mesh being compiled for. `rules` (default DEFAULT_RULES) tells the shard_map-based
   kernels how rows and heads are split on the mesh.
   """
-  impl = kernels.choose(impl, seq_len=q.shape[1], dtype=q.dtype)
+  impl = kernels.choose(impl, seq_len=q.shape[1], head_dim=q.shape[3], dtype=q.dtype)
   if impl == "xla":
     return xla_attention(q, k, v, segment_ids)
   if impl == "blockwise":

@@ -46,12 +46,12 @@ def minibatches(samples: Sequence[Sample], per_step: int, seed: int) -> list[lis
   return [[samples[i] for i in order[k:k + per_step]] for k in range(0, len(order), per_step)]
 
 
-def packed_step_batch(samples: Sequence[Sample], seq_len: int, rows_per_microbatch: int
-                      ) -> tuple[dict[str, np.ndarray], float]:
+def packed_step_batch(samples: Sequence[Sample], seq_len: int, rows_per_microbatch: int,
+                      microbatch_multiple: int = 4) -> tuple[dict[str, np.ndarray], float]:
   """[M, b, T] microbatches for one optimizer step, and the packing efficiency."""
   rows = packing.pack([to_sequence(s) for s in samples], seq_len)
   eff = packing.efficiency(rows)
-  return packing.to_microbatches(rows, rows_per_microbatch), eff
+  return packing.to_microbatches(rows, rows_per_microbatch, microbatch_multiple), eff
 
 
 class Learner:
