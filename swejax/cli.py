@@ -4,7 +4,6 @@
     swejax eval  --config=... --workdir=DIR
     swejax tasks {synth,validate,...} ...
     swejax sandbox {setup,reap,...} ...
-    swejax convert ...
 
 `swejax --config=...` with no subcommand means `swejax train`.
 """
@@ -19,7 +18,6 @@ _COMMANDS = {
     "eval": "swejax.rl.evaluate",
     "tasks": "swejax.tasks.cli",
     "sandbox": "swejax.sandbox.cli",
-    "convert": "swejax.model.convert",
 }
 
 
