@@ -17,5 +17,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+  # The reference pytest-log parser for a parity test; its dependencies are not needed.
+  "$VENV/bin/python" -m pip install --quiet --no-deps 'swebench>=5,<6'
   echo "$want" > "$stamp"
 fi

@@ -88,10 +88,11 @@ class Sandboxes:
       self.pool = DockerPool(None, per_host=per_host)
     self.backend = "docker" if self.pool is not None else "local"
 
-  def open(self, task):
+  def open(self, task, **options):
     from swejax.sandbox import BASE_IMAGE, open_sandbox  # pylint: disable=import-outside-toplevel
     return open_sandbox(self.backend, task.image or BASE_IMAGE, workdir=task.workdir,
-                        pool=self.pool, seed_workspace=not task.repo_snapshot, **self.limits)
+                        pool=self.pool, seed_workspace=not task.repo_snapshot,
+                        **{**self.limits, **options})
 
   def open_prepared(self, task):
     """A sandbox with the task's repository at base_commit."""
@@ -106,8 +107,9 @@ class Sandboxes:
 
   def grade(self, task, patch: str, timeout: float):
     from swejax.tasks import grade  # pylint: disable=import-outside-toplevel
-    try:
-      sandbox = self.open(task)
+    from swejax.tasks.grading import GRADE_TAIL_CHARS  # pylint: disable=import-outside-toplevel
+    try:  # a long test summary must not be cut: the grader reads its end
+      sandbox = self.open(task, tail_chars=GRADE_TAIL_CHARS)
     except SandboxError as e:
       raise InfraError(f"{task.instance_id}: opening the grading sandbox: {e}") from e
     return grade(task, patch, timeout=timeout, sandbox=sandbox)

@@ -1,0 +1,3 @@
+"""Small text utilities."""
+
+__version__ = "1.4.0"
