@@ -12,6 +12,7 @@ export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 .venv/bin/swejax sandbox setup
 # The bubblewrap backend runs the host's python3, which needs pytest for grading.
 if [[ "$(id -u)" == 0 ]] && ! /usr/bin/python3 -c "import pytest" 2>/dev/null; then
-  apt-get install -y -q python3-pytest >/dev/null
+  apt-get install -y -q python3-pytest >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q python3-pytest >/dev/null; }
 fi
 exec .venv/bin/python -m pytest "$@"
