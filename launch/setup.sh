@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the project's Python environment (.venv) from a fresh clone.
-#   bash launch/setup.sh           # runtime + test dependencies
+#   bash launch/setup.sh           # runtime + test dependencies (+ libtpu for AOT checks)
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ stamp="$VENV/.swejax-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+  "$VENV/bin/python" -m pip install --quiet -e '.[test,tpu]'
   # The reference pytest-log parser for a parity test; its dependencies are not needed.
   "$VENV/bin/python" -m pip install --quiet --no-deps 'swebench>=5,<6'
   echo "$want" > "$stamp"

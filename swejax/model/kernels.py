@@ -58,6 +58,16 @@ def shard_specs(q_shape, k_shape, rules: Sequence[tuple[str, Any]], mesh,
   return P(batch, seq_axis, heads, None), P(batch, seq_axis, kv_heads, None), P(batch, seq_axis)
 
 
+def unique_padding(segment_ids):
+  """Segment ids where every padding token (id <= 0) has its own id, -1 - its index: with
+  plain same-segment causal masking a padding token then sees only itself, as in
+  `xla_attention`."""
+  t = segment_ids.shape[1]
+  own = -1 - jnp.arange(t, dtype=jnp.int32)[None, :]
+  seg = segment_ids.astype(jnp.int32)
+  return jnp.where(seg > 0, seg, own)
+
+
 def _per_device(fn, q, k, v, segment_ids, rules, who: str):
   """Runs fn(q, k, v, seg) on each device's rows and heads (shard_map) under a mesh."""
   mesh = jax.sharding.get_abstract_mesh()
@@ -79,7 +89,8 @@ def splash_attention(q, k, v, segment_ids, *, rules: Sequence[tuple[str, Any]],
   sizes) that divide T. `interpret` runs the kernel in the Pallas interpreter (any
   platform; for tests).
   """
-  from jax.experimental.pallas.ops.tpu import splash_attention as splash  # pylint: disable=import-outside-toplevel
+  # Imported here: only this path needs the Pallas TPU ops.
+  from jax.experimental.pallas.ops.tpu import splash_attention as splash
   t, h = q.shape[1], q.shape[3]
   if t % _SPLASH_LANES:
     raise ValueError(f"splash attention: T={t} must be a multiple of {_SPLASH_LANES}")
@@ -96,12 +107,12 @@ def splash_attention(q, k, v, segment_ids, *, rules: Sequence[tuple[str, Any]],
     qs = q * jnp.asarray(1.0 / np.sqrt(h), q.dtype)
     # The kernel takes [heads, T, H] per row.
     to_nth = lambda x: jnp.swapaxes(x, 1, 2)  # noqa: E731
-    seg = seg.astype(jnp.int32)
     o = jax.vmap(kernel)(to_nth(qs), to_nth(k), to_nth(v),
                          segment_ids=splash.SegmentIds(q=seg, kv=seg))
     return jnp.swapaxes(o, 1, 2).astype(q.dtype)
 
-  return _per_device(one_device, q, k, v, segment_ids, rules, "splash attention")
+  return _per_device(one_device, q, k, v, unique_padding(segment_ids), rules,
+                     "splash attention")
 
 
 def _lane_block(t: int, want: int) -> int:
@@ -125,7 +136,8 @@ def cudnn_attention(q, k, v, segment_ids, *, rules: Sequence[tuple[str, Any]]):
     return jax.nn.dot_product_attention(q, k, v, mask=same, is_causal=True,
                                         implementation="cudnn")
 
-  return _per_device(one_device, q, k, v, segment_ids, rules, "cudnn attention")
+  return _per_device(one_device, q, k, v, unique_padding(segment_ids), rules,
+                     "cudnn attention")
 
 
 # ----------------------------------------------------------------------------- choice
@@ -143,21 +155,24 @@ def platform_of(mesh=None) -> tuple[str, str]:
   return d.platform.lower(), d.device_kind.lower()
 
 
-def pick(*, seq_len: int, dtype: Any, context: int, platform: str, device_kind: str) -> str:
+def pick(*, seq_len: int, head_dim: int, dtype: Any, context: int, platform: str,
+         device_kind: str) -> str:
   """What "auto" means: ring when T is split (context > 1); else splash on TPU, cuDNN on
-  NVIDIA GPUs (16-bit, T <= CUDNN_MAX_T), else the reference for short rows and blockwise
-  for long ones."""
+  NVIDIA GPUs (16-bit, T <= CUDNN_MAX_T and a multiple of 64, head dim <= 128 and a
+  multiple of 8), else the reference for short rows and blockwise for long ones."""
   if context > 1:
     return "ring"
   if platform == "tpu" and seq_len % _SPLASH_LANES == 0:
     return "splash"
   if (platform in ("gpu", "cuda") and "nvidia" in device_kind.lower()
-      and seq_len <= CUDNN_MAX_T and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16)):
+      and seq_len <= CUDNN_MAX_T and seq_len % 64 == 0 and head_dim <= 128
+      and head_dim % 8 == 0 and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16)):
     return "cudnn"
   return "xla" if seq_len <= XLA_MAX_T else "blockwise"
 
 
-def choose(impl: str, *, seq_len: int, dtype: Any, mesh=None, context_axis: str = "context"):
+def choose(impl: str, *, seq_len: int, dtype: Any, head_dim: int = 128, mesh=None,
+           context_axis: str = "context"):
   """The implementation `impl` stands for: itself, or `pick(...)` for "auto" on the mesh
   being compiled for (jax.set_mesh, else the default backend)."""
   if impl not in IMPLEMENTATIONS:
@@ -167,4 +182,5 @@ def choose(impl: str, *, seq_len: int, dtype: Any, mesh=None, context_axis: str 
   mesh = jax.sharding.get_abstract_mesh() if mesh is None else mesh
   context = 1 if mesh.empty else dict(mesh.shape).get(context_axis, 1)
   platform, kind = platform_of(mesh)
-  return pick(seq_len=seq_len, dtype=dtype, context=context, platform=platform, device_kind=kind)
+  return pick(seq_len=seq_len, head_dim=head_dim, dtype=dtype, context=context,
+              platform=platform, device_kind=kind)

@@ -13,8 +13,9 @@ of the shards' slices are exchanged so that shard i holds chunks i and 2C-1-i of
 chunks of the row (the zig-zag layout), which gives every shard the same causal work at
 every ring step; the outputs are exchanged back. Causality and segments are decided on the
 global token index (as `xla_attention` does), so positions (RoPE is applied before) never
-need permuting. A shard's indices are increasing in its local order in both layouts,
-which is what lets a query block stop at the first key block that starts after it.
+need permuting; each padding token gets a segment of its own, so it sees only itself. A shard's indices are increasing in its local order in both layouts,
+which is what lets a query block stop at the first key block that starts after it; key
+blocks that share no segment with a query block are skipped too.
 """
 from __future__ import annotations
 
@@ -69,18 +70,37 @@ def _sl(x, start, size, axis=1):
   return jax.lax.dynamic_slice_in_dim(x, start, size, axis=axis)
 
 
+def _hulls(seg, size):
+  """Per block of `size` slots, the [min, max] of its segment ids over the batch, padding
+  (0) ordered after every segment. Blocks whose hulls are disjoint share no segment, so
+  every score between them is masked: packed rows cost the sum of squared segment lengths."""
+  key = jnp.where(seg > 0, seg, jnp.iinfo(jnp.int32).max // 2)
+  blocks = key.reshape(key.shape[0], -1, size)
+  return blocks.min(-1).min(0), blocks.max(-1).max(0)
+
+
+def _when_overlapping(hq, hk, i_of, j_of, visit):
+  """visit(x, carry) for tile (i, j) = (i_of(x), j_of(x)) only if their hulls overlap."""
+  def body(x, carry):
+    i, j = i_of(x), j_of(x)
+    overlap = (hq[0][i] <= hk[1][j]) & (hk[0][j] <= hq[1][i])
+    return jax.lax.cond(overlap, visit, lambda x, c: c, x, carry)
+  return body
+
+
 def _local_fwd(q, k, v, seg_q, seg_k, idx_q, idx_k, bq, bk):
   """Attention of local queries to one visiting key block: (o [B,Lq,K,G,H] f32, lse
   [B,K,G,Lq]); rows that see no key get o = 0 and lse = _NEG."""
   b, lq, kh, g, h = q.shape
   nq = lq // bq
   k_first = idx_k[::bk]
+  hq, hk = _hulls(seg_q, bq), _hulls(seg_k, bk)
 
   def q_block(i):
     qi, seg_qi, idx_qi = _sl(q, i * bq, bq), _sl(seg_q, i * bq, bq), _sl(idx_q, i * bq, bq, 0)
     visible = visible_blocks(k_first, idx_qi[-1])
 
-    def body(j, carry):
+    def visit(j, carry):
       o, m, l = carry
       kj, vj = _sl(k, j * bk, bk), _sl(v, j * bk, bk)
       s, mask = _tile_scores(qi, kj, seg_qi, _sl(seg_k, j * bk, bk), idx_qi,
@@ -94,6 +114,7 @@ def _local_fwd(q, k, v, seg_q, seg_k, idx_q, idx_k, bq, bk):
 
     init = (jnp.zeros((b, bq, kh, g, h), jnp.float32),
             jnp.full((b, kh, g, bq), _NEG, jnp.float32), jnp.zeros((b, kh, g, bq), jnp.float32))
+    body = _when_overlapping(hq, hk, lambda j: i, lambda j: j, visit)
     o, m, l = jax.lax.fori_loop(0, visible, body, init)
     seen = l > 0
     l_safe = jnp.where(seen, l, 1.0)
@@ -113,6 +134,7 @@ def _local_bwd(q, k, v, seg_q, seg_k, idx_q, idx_k, do, lse, delta, bq, bk):
   nq, nk = lq // bq, lk // bk
   q_last = idx_q[bq - 1::bq]
   k_first = idx_k[::bk]
+  hq, hk = _hulls(seg_q, bq), _hulls(seg_k, bk)
 
   def probs(qi, kj, seg_qi, seg_kj, idx_qi, idx_kj, lse_i):
     s, mask = _tile_scores(qi, kj, seg_qi, seg_kj, idx_qi, idx_kj)
@@ -126,7 +148,7 @@ def _local_bwd(q, k, v, seg_q, seg_k, idx_q, idx_k, do, lse, delta, bq, bk):
     kj, vj, seg_kj, idx_kj = (_sl(k, j * bk, bk), _sl(v, j * bk, bk), _sl(seg_k, j * bk, bk),
                               _sl(idx_k, j * bk, bk, 0))
 
-    def body(i, carry):
+    def visit(i, carry):
       dk, dv = carry
       qi, doi, seg_qi, idx_qi, lse_i, delta_i = q_tile(i)
       p = probs(qi, kj, seg_qi, seg_kj, idx_qi, idx_kj, lse_i)
@@ -136,19 +158,21 @@ def _local_bwd(q, k, v, seg_q, seg_k, idx_q, idx_k, do, lse, delta, bq, bk):
       return dk + jnp.einsum("bkgqs,bqkgh->bskh", ds, qi.astype(jnp.float32)), dv
 
     zeros = jnp.zeros((b, bk, kh, h), jnp.float32)
+    body = _when_overlapping(hq, hk, lambda i: i, lambda i: j, visit)
     # Query blocks that end before this key block starts see none of it.
     return jax.lax.fori_loop(jnp.sum(q_last < k_first[j]), nq, body, (zeros, zeros))
 
   def dq_block(i):
     qi, doi, seg_qi, idx_qi, lse_i, delta_i = q_tile(i)
 
-    def body(j, dq):
+    def visit(j, dq):
       kj, vj = _sl(k, j * bk, bk), _sl(v, j * bk, bk)
       p = probs(qi, kj, seg_qi, _sl(seg_k, j * bk, bk), idx_qi, _sl(idx_k, j * bk, bk, 0), lse_i)
       dp = jnp.einsum("bqkgh,bskh->bkgqs", doi, vj, preferred_element_type=jnp.float32)
       ds = p * (dp - delta_i[..., None])
       return dq + jnp.einsum("bkgqs,bskh->bqkgh", ds, kj.astype(jnp.float32))
 
+    body = _when_overlapping(hq, hk, lambda j: i, lambda j: j, visit)
     return jax.lax.fori_loop(0, visible_blocks(k_first, idx_qi[-1]), body,
                              jnp.zeros((b, bq, kh, g, h), jnp.float32))
 
@@ -296,7 +320,7 @@ def ring_attention(q, k, v, segment_ids, *, rules: Sequence[tuple[str, Any]],
   parts = 2 * size if load_balance else size
   if size == 1 or t < parts:
     # Nothing to split (no context axis, or a row shorter than the ring, as at init).
-    from swejax.model.attention import blockwise_attention  # pylint: disable=import-outside-toplevel
+    from swejax.model.attention import blockwise_attention  # pylint: disable=g-import-not-at-top
     return blockwise_attention(q, k, v, segment_ids, block_q=block_q, block_k=block_k)
   if t % parts:
     raise ValueError(f"ring attention: T={t} must be a multiple of {parts} (the {axis!r} axis "
@@ -310,7 +334,6 @@ def ring_attention(q, k, v, segment_ids, *, rules: Sequence[tuple[str, Any]],
     bl, length, nl, _ = q.shape
     khl = k.shape[2]
     qs = (q * jnp.asarray(1.0 / np.sqrt(h), q.dtype)).reshape(bl, length, khl, nl // khl, h)
-    seg = seg.astype(jnp.int32)
     if load_balance:
       qs, k, v, seg = (_to_zigzag(x, axis, size) for x in (qs, k, v, seg))
     o = _ring(qs, k, v, seg, axis, size, load_balance, bq, bk)
@@ -319,4 +342,5 @@ def ring_attention(q, k, v, segment_ids, *, rules: Sequence[tuple[str, Any]],
     return o.reshape(bl, length, nl, h)
 
   return jax.shard_map(shard, mesh=mesh, in_specs=(q_spec, kv_spec, kv_spec, seg_spec),
-                       out_specs=q_spec, check_vma=False)(q, k, v, segment_ids)
+                       out_specs=q_spec, check_vma=False)(
+                           q, k, v, kernels.unique_padding(segment_ids))

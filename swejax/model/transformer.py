@@ -68,7 +68,8 @@ class Attention(nn.Module):
     k_ = constrain(k_, ("batch", "seq", "act_kv_heads", None), cfg.rules)
     v = constrain(v, ("batch", "seq", "act_kv_heads", None), cfg.rules)
     o = attn_lib.attention(q, k_, v, segment_ids, impl=cfg.attention,
-                           block_q=cfg.attention_block_q, block_k=cfg.attention_block_k)
+                           block_q=cfg.attention_block_q, block_k=cfg.attention_block_k,
+                           rules=cfg.rules)
     return jnp.einsum("btnh,nhd->btd", o, wo)
 
 

@@ -51,6 +51,7 @@ class LoopState:
   history: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # task -> solves
   results: dict[str, dict] = dataclasses.field(default_factory=dict)  # eval name -> summary
   optim_stage: str = ""  # which stage's optimizer state the checkpoint holds
+  saves: int = 0  # checkpoints written (the checkpoint directory's number)
 
 
 class Run:
@@ -110,14 +111,11 @@ class Run:
     return True
 
   def save(self) -> None:
-    step = int(jax.device_get(self.learner.state.step))
-    self.ckpt.save(self._ckpt_index(step), self.learner.state, self.source.get_state(),
+    # Checkpoints are numbered by the loop's units of work (a stage, an iteration):
+    # optimizer steps restart in every training stage, and an iteration may have none.
+    self.ls.saves += 1
+    self.ckpt.save(self.ls.saves, self.learner.state, self.source.get_state(),
                    dataclasses.asdict(self.ls))
-
-  def _ckpt_index(self, step: int) -> int:
-    # Optimizer steps restart at 0 in every training stage: the checkpoint index keeps
-    # growing across stages (stage index in the high digits).
-    return self.ls.stage_index * 1_000_000 + step
 
   def params(self):
     if self.learner is None:
@@ -310,7 +308,6 @@ class Run:
               "weight_sync": sync},
         learner=dict(learn.mean_metrics(records), **mismatch), **self._episode_stats(eps)))
     self.ls.iteration = it
-    if records:
-      self.save()
+    self.save()
     if c.eval_every and it % c.eval_every == 0 and it < c.iterations:
       self.evaluate(f"dapo_{it}")

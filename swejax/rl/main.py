@@ -30,6 +30,8 @@ def prepare_workdir(config, workdir: str) -> None:
 def main(argv: list[str]) -> int:
   config, flags = parse_flags(argv, "swejax train", _FLAGS)
   workdir = flags["workdir"] or os.path.join("workdirs", config.name)
+  from swejax.learner import maybe_initialize_distributed  # pylint: disable=import-outside-toplevel
+  maybe_initialize_distributed(config.get("mesh"))
   from swejax.rl import report  # pylint: disable=import-outside-toplevel
   from swejax.rl.data import TaskSets  # pylint: disable=import-outside-toplevel
   from swejax.rl.loop import Run  # pylint: disable=import-outside-toplevel

@@ -186,7 +186,7 @@ def test_training_mode_refuses_truncation(sampler):
 
 @pytest.mark.parametrize("request_, match", [
     (Request([], 4), "non-empty"),
-    (Request([1, 2048], 4), r"prompt\[1\] = 2048"),
+    (Request([1, 8192], 4), r"prompt\[1\] = 8192"),
     (Request(list(range(129)), 4), "more than the sampler's max_len 128"),
     (Request([1], 0), "max_new_tokens"),
     (Request([1], 4, seed=-1), "seed"),
