@@ -10,9 +10,13 @@ if [[ -f launch/setup_vllm.sh ]]; then
 fi
 export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 .venv/bin/swejax sandbox setup
-# The bubblewrap backend runs the host's python3, which needs pytest for grading.
-if [[ "$(id -u)" == 0 ]] && ! /usr/bin/python3 -c "import pytest" 2>/dev/null; then
-  apt-get install -y -q python3-pytest >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && apt-get install -y -q python3-pytest >/dev/null; }
+# The bubblewrap backend runs the host's python3, which needs pytest for grading; the
+# launch scripts are checked with shellcheck.
+need=()
+/usr/bin/python3 -c "import pytest" 2>/dev/null || need+=(python3-pytest)
+command -v shellcheck >/dev/null || need+=(shellcheck)
+if [[ "$(id -u)" == 0 && ${#need[@]} -gt 0 ]]; then
+  apt-get install -y -q "${need[@]}" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
 exec .venv/bin/python -m pytest "$@"

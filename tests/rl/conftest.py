@@ -40,8 +40,15 @@ def _smoke_flags(tasks_path: str, workdir: str, **extra) -> list[str]:
       f"--config.{k}={v}" for k, v in flags.items()]
 
 
-def _run_train(args, timeout=900, **kw):
+def _env():
+  """The job's own environment: one CPU device, not the 8 fake ones of the tests."""
   env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  return env
+
+
+def _run_train(args, timeout=900, **kw):
+  env = _env()
   return subprocess.run([sys.executable, "-m", "swejax", "train", *args], capture_output=True,
                         text=True, timeout=timeout, env=env, **kw)
 
@@ -54,3 +61,8 @@ def smoke_flags():
 @pytest.fixture
 def run_train():
   return _run_train
+
+
+@pytest.fixture
+def job_env():
+  return _env()

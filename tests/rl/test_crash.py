@@ -14,13 +14,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def test_kill_9_mid_rollouts_then_rerun(tmp_path, small_tasks, docker_ready, smoke_flags,
-                                        run_train):
+                                        run_train, job_env):
   wd = str(tmp_path / "run")
   args = smoke_flags(small_tasks, wd, **{"rl.iterations": 1, "rl.problems_per_iteration": 3})
   traj = os.path.join(wd, "trajectories", "dapo_1.jsonl")
   proc = subprocess.Popen([sys.executable, "-m", "swejax", "train", *args],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                          env=job_env)
   try:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
