@@ -86,13 +86,7 @@ def make_snapshot(files: Mapping[str, bytes | str]) -> bytes:
 def snapshot_commit(snapshot: bytes, date: str = DEFAULT_DATE) -> str:
   """The commit id COMMIT_SCRIPT produces for `snapshot` (host git)."""
   with tempfile.TemporaryDirectory(prefix="swejax-snap-") as tmp:
-    with tarfile.open(fileobj=io.BytesIO(snapshot), mode="r:gz") as tar:
-      tar.extractall(tmp, filter="data")
-    done = subprocess.run(["bash", "-c", _commit_script(date)], cwd=tmp,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-      raise RuntimeError(f"git commit of the snapshot failed: {done.stderr.strip()}")
-    return done.stdout.strip().splitlines()[-1]
+    return materialize(tmp, snapshot, date)
 
 
 def materialize(directory: str, snapshot: bytes, date: str = DEFAULT_DATE) -> str:

@@ -8,15 +8,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def docker_ready():
-  from swejax.sandbox import ensure_engine_and_image
-  try:
-    return ensure_engine_and_image()
-  except Exception as e:  # noqa: BLE001
-    pytest.fail(f"swejax sandbox setup failed: {e}")
-
-
-@pytest.fixture(scope="session")
 def small_tasks(tmp_path_factory):
   """The first 12 demo-usable embedded tasks."""
   from swejax.rl import demo

@@ -13,7 +13,7 @@ from swejax.rl.episode import read_episodes
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def test_kill_9_mid_rollouts_then_rerun(tmp_path, small_tasks, docker_ready, smoke_flags,
+def test_kill_9_mid_rollouts_then_rerun(tmp_path, small_tasks, docker_engine, smoke_flags,
                                         run_train, job_env):
   wd = str(tmp_path / "run")
   args = smoke_flags(small_tasks, wd, **{"rl.iterations": 1, "rl.problems_per_iteration": 3})

@@ -43,7 +43,7 @@ class FlakyPolicy(ScriptedPolicy):
     return super().act(prompt, session=session, seed=seed, max_new_tokens=max_new_tokens)
 
 
-def test_engine_and_sampler_failures(tmp_path, docker_ready):
+def test_engine_and_sampler_failures(tmp_path, docker_engine):
   path = str(importlib.resources.files("swejax") / "assets" / "synthetic_tasks.jsonl")
   tasks = [t for t in load_tasks(path) if demo.is_demo_task(t)][:3]
   tok = default_tokenizer()

@@ -21,7 +21,7 @@ def _first_actions(path):
   return out
 
 
-def test_resume_from_iteration_2_repeats_iteration_3(tmp_path, small_tasks, docker_ready,
+def test_resume_from_iteration_2_repeats_iteration_3(tmp_path, small_tasks, docker_engine,
                                                     smoke_flags, run_train):
   a, b = str(tmp_path / "a"), str(tmp_path / "b")
   done = run_train(smoke_flags(small_tasks, a))
