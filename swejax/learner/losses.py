@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from swejax import model as model_lib
+from swejax.model.linear import project
 from swejax.model.sharding import constrain
 
 Metrics = dict[str, jax.Array]
@@ -48,7 +49,7 @@ def next_token_logprobs(h_btd: jax.Array, w_dv: jax.Array, targets_bt: jax.Array
 
   @jax.checkpoint
   def one_chunk(w, h_bcd, tg_bc):
-    logits = jnp.einsum("bcd,dv->bcv", h_bcd, w, preferred_element_type=jnp.float32)
+    logits = project("bcd,dv->bcv", h_bcd, w, preferred_element_type=jnp.float32)
     if rules is not None:
       logits = constrain(logits, ("batch", "seq", "act_vocab"), rules)
     lse = jax.nn.logsumexp(logits, axis=-1)

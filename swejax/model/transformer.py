@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from swejax.model import attention as attn_lib
+from swejax.model.linear import project
 from swejax.model import rope
 from swejax.model.config import ModelConfig
 from swejax.model.sharding import constrain
@@ -60,9 +61,9 @@ class Attention(nn.Module):
     bk = _param(self, "k_bias", z, (k, h), ("kv_heads", "head_dim"))
     bv = _param(self, "v_bias", z, (k, h), ("kv_heads", "head_dim"))
     wo = _param(self, "o_kernel", w, (n, h, d), ("heads", "head_dim", "embed"))
-    q = jnp.einsum("btd,dnh->btnh", x_btd, wq) + bq
-    k_ = jnp.einsum("btd,dkh->btkh", x_btd, wk) + bk
-    v = jnp.einsum("btd,dkh->btkh", x_btd, wv) + bv
+    q = project("btd,dnh->btnh", x_btd, wq) + bq
+    k_ = project("btd,dkh->btkh", x_btd, wk) + bk
+    v = project("btd,dkh->btkh", x_btd, wv) + bv
     q, k_ = rope.apply_rope(q, cos, sin), rope.apply_rope(k_, cos, sin)
     q = constrain(q, ("batch", "seq", "act_heads", None), cfg.rules)
     k_ = constrain(k_, ("batch", "seq", "act_kv_heads", None), cfg.rules)
@@ -70,7 +71,7 @@ class Attention(nn.Module):
     o = attn_lib.attention(q, k_, v, segment_ids, impl=cfg.attention,
                            block_q=cfg.attention_block_q, block_k=cfg.attention_block_k,
                            rules=cfg.rules)
-    return jnp.einsum("btnh,nhd->btd", o, wo)
+    return project("btnh,nhd->btd", o, wo)
 
 
 class MLP(nn.Module):
@@ -84,9 +85,9 @@ class MLP(nn.Module):
     gate = _param(self, "gate_kernel", w, (d, f), ("embed", "mlp"))
     up = _param(self, "up_kernel", w, (d, f), ("embed", "mlp"))
     down = _param(self, "down_kernel", w, (f, d), ("mlp", "embed"))
-    h_btf = nn.silu(jnp.einsum("btd,df->btf", x_btd, gate)) * jnp.einsum("btd,df->btf", x_btd, up)
+    h_btf = nn.silu(project("btd,df->btf", x_btd, gate)) * project("btd,df->btf", x_btd, up)
     h_btf = constrain(h_btf, ("batch", "seq", "act_mlp"), cfg.rules)
-    return jnp.einsum("btf,fd->btd", h_btf, down)
+    return project("btf,fd->btd", h_btf, down)
 
 
 class Block(nn.Module):
