@@ -50,7 +50,7 @@ class AgentEnv:
   def __init__(self, sandbox: Sandbox, problem_statement: str, *, max_turns: int = 40,
                max_output_chars: int = 10_000, command_timeout: float = 120.0,
                window: int = 100, repo_dir: str | None = None,
-               scaffold_dir: str = DEFAULT_ROOT):
+               scaffold_dir: str = DEFAULT_ROOT, system_prompt: str = "full"):
     if not isinstance(max_turns, int) or max_turns < 1:
       raise ValueError(f"max_turns: expected an int >= 1, got {max_turns!r}")
     if not isinstance(max_output_chars, int) or max_output_chars < 200:
@@ -59,6 +59,10 @@ class AgentEnv:
       raise ValueError(f"command_timeout: expected a positive number, got {command_timeout!r}")
     if not isinstance(window, int) or window < 5:
       raise ValueError(f"window: expected an int >= 5, got {window!r}")
+    if system_prompt not in prompts.SYSTEM_PROMPTS:
+      raise ValueError(f"system_prompt: expected one of {sorted(prompts.SYSTEM_PROMPTS)}, "
+                       f"got {system_prompt!r}")
+    self.system_prompt_style = system_prompt
     if not scaffold_dir.startswith("/"):
       raise ValueError(f"scaffold_dir: expected an absolute path, got {scaffold_dir!r}")
     self._sandbox = sandbox
@@ -114,7 +118,8 @@ class AgentEnv:
     return prompts.first_message(self._problem, found["cwd"])
 
   def system_prompt(self) -> str:
-    return prompts.system_prompt(window=self.window, command_timeout=self.command_timeout)
+    return prompts.system_prompt(window=self.window, command_timeout=self.command_timeout,
+                                 style=self.system_prompt_style)
 
   # -- the episode ------------------------------------------------------------
 

@@ -83,6 +83,21 @@ lost or duplicated.
 5. Remove scratch files you created inside the repository, then run submit.
 """
 
+# For small models with short contexts (the CPU demo): the same tools and format, no advice.
+_SYSTEM_BRIEF = """\
+You are a software engineer in a sandbox holding a code repository. Solve the issue by \
+running one command per response: your reasoning, then exactly one block
+```command
+<command>
+```
+Tools besides shell commands: open FILE [LINE] (a window of {window} lines), goto LINE, \
+scroll_down, scroll_up, create FILE, edit [--file PATH] START:END << 'EOF' (lines, then \
+EOF), replace SEARCH REPLACE (in the open file), search_file TERM [FILE], submit (ends the episode; your git diff is the solution). Commands are killed after \
+{timeout:g} seconds.
+"""
+
+SYSTEM_PROMPTS = {"full": _SYSTEM, "brief": _SYSTEM_BRIEF}
+
 _FIRST = """\
 We are solving the following issue in the repository at {repo_dir}:
 <issue>
@@ -93,9 +108,13 @@ Change the repository's non-test files so that the issue is resolved, then run s
 """
 
 
-def system_prompt(*, window: int = 100, command_timeout: float = 120.0) -> str:
-  """The system prompt with the paper's five sections, for the scaffold's settings."""
-  return _SYSTEM.format(window=window, timeout=command_timeout)
+def system_prompt(*, window: int = 100, command_timeout: float = 120.0,
+                  style: str = "full") -> str:
+  """The system prompt for the scaffold's settings: "full" has the paper's five sections,
+  "brief" only the tools and the format (a tenth of the tokens, for small models)."""
+  if style not in SYSTEM_PROMPTS:
+    raise ValueError(f"agent.system_prompt: {style!r} is not one of {sorted(SYSTEM_PROMPTS)}")
+  return SYSTEM_PROMPTS[style].format(window=window, timeout=command_timeout)
 
 
 def prompt_line(cwd: str, open_file: str | None) -> str:

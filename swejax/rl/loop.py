@@ -198,16 +198,18 @@ class Run:
     policy = ScriptedPolicy(self.tok, {t.instance_id: t for t in tasks},
                             mistake_rate=w.mistake_rate, seed=self.config.seed,
                             **self.data.scripted_kwargs())
-    rcfg = rollout_config(self.config, max_turns=max(self.config.agent.max_turns, 64))
+    rcfg = rollout_config(self.config, max_turns=max(self.config.agent.max_turns, 64),
+                          grade=bool(w.get("grade", True)))
     t0 = time.monotonic()
     out = self._rollouts(tasks, w.demos_per_task, policy, rcfg, "warm_start", 0)
     eps = [e for v in out.groups.values() for e in v]
     t1 = time.monotonic()
     metrics = self._sft("warm_start", eps, w.epochs)
     self.push_weights()
-    solved = float(np.mean([e.resolved for e in eps])) if eps else 0.0
-    self.metrics.write(dict(stage="warm_start", iteration=0, demos=len(eps),
-                            demo_solve_rate=solved, learner=metrics,
+    graded = {"demo_solve_rate": float(np.mean([e.resolved for e in eps]))} if (
+        eps and rcfg.grade) else {}
+    self.metrics.write(dict(stage="warm_start", iteration=0, demos=len(eps), **graded,
+                            learner=metrics,
                             time={"rollouts": t1 - t0, "grading": _grading(eps),
                                   "learner": time.monotonic() - t1}))
 

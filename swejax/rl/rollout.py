@@ -46,6 +46,8 @@ class RolloutConfig:
   concurrency: int = 8
   grade_timeout: float = 600.0
   format_errors_trainable: bool = True  # RFT masks the turns that produced a format error
+  system_prompt: str = "full"  # or "brief" (swejax.agent.prompts.SYSTEM_PROMPTS)
+  grade: bool = True  # False: no tests run (warm-start demonstrations are SFT data either way)
 
 
 class Policy(Protocol):
@@ -118,7 +120,7 @@ class Sandboxes:
 def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutConfig,
                 sandboxes: Sandboxes, *, seed: int, stage: str = "", iteration: int = 0,
                 problem_statement: Callable[[Any], str] | None = None) -> Episode:
-  """One episode, graded. Raises InfraError when the infrastructure (not the agent) failed."""
+  """One episode, graded (unless cfg.grade is False). Raises InfraError when the infrastructure (not the agent) failed."""
   start = time.monotonic()
   session = f"{stage}/{iteration}/{task.instance_id}/{group}"
   statement = problem_statement(task) if problem_statement else task.problem_statement
@@ -126,7 +128,8 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
   try:
     with sandboxes.open_prepared(task) as sb:
       env = AgentEnv(sb, statement, max_turns=cfg.max_turns, window=cfg.window,
-                     max_output_chars=cfg.max_output_chars, command_timeout=cfg.command_timeout)
+                     max_output_chars=cfg.max_output_chars, command_timeout=cfg.command_timeout,
+                     system_prompt=cfg.system_prompt)
       first = env.reset()
       chat = ChatBuilder(tok)
       chat.system(env.system_prompt())
@@ -166,22 +169,25 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
   except (SandboxError, SamplerError, cf.TimeoutError, OSError, docker.errors.DockerException) as e:
     raise InfraError(f"{session}: {type(e).__name__}: {e}") from e
   t_grade = time.monotonic()
-  graded = sandboxes.grade(task, patch, cfg.grade_timeout)
+  resolved, exit_code = False, None
+  if cfg.grade:
+    graded = sandboxes.grade(task, patch, cfg.grade_timeout)
+    if graded.infra_error:
+      raise InfraError(f"{session}: grading failed: {graded.infra_error}")
+    resolved, exit_code = bool(graded.resolved), getattr(graded, "exit_code", None)
   t_grade = time.monotonic() - t_grade
-  if graded.infra_error:
-    raise InfraError(f"{session}: grading failed: {graded.infra_error}")
-  r = 1.0 if graded.resolved else 0.0
+  r = 1.0 if resolved else 0.0
   r_len = length_penalty(turns, threshold=cfg.length_threshold, max_turns=cfg.max_turns)
   n = len(rendered.ids)
   return Episode(
       task_id=task.instance_id, group=group, tokens=[int(t) for t in rendered.ids],
       loss_mask=[int(m) for m in rendered.loss_mask],
       logprobs=[float(x) for x in rendered.logprobs[:n]], turns=turns,
-      termination=termination or "submit", patch=patch, resolved=bool(graded.resolved),
+      termination=termination or "submit", patch=patch, resolved=resolved,
       reward=r + r_len, reward_parts={"resolved": r, "length": r_len},
       version=int(version or 0), format_errors=format_errors,
       seconds=time.monotonic() - start, stage=stage, iteration=iteration,
-      grade={"exit_code": getattr(graded, "exit_code", None), "seconds": t_grade})
+      grade={"exit_code": exit_code, "seconds": t_grade, "graded": cfg.grade})
 
 
 @dataclasses.dataclass

@@ -11,6 +11,7 @@ mounts when root.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -41,6 +42,12 @@ WEAKER = ("the local sandbox (bubblewrap) isolates less than Docker: it shares t
 _RECV = 1 << 18
 
 
+@functools.lru_cache(maxsize=1)
+def _warn_weaker() -> None:
+  """Once per process: a run opens thousands of sandboxes."""
+  warnings.warn(WEAKER, RuntimeWarning, stacklevel=4)
+
+
 class LocalSandbox:
   """A bubblewrap sandbox whose workspace persists between commands."""
 
@@ -52,7 +59,7 @@ class LocalSandbox:
     if bwrap is None:
       raise SandboxError("bubblewrap is not installed (`swejax sandbox setup` installs it)")
     workdir = files.check_workdir(workdir, also=SYSTEM_DIRS)
-    warnings.warn(WEAKER, RuntimeWarning, stacklevel=3)
+    _warn_weaker()
     self._bwrap, self.limits, self.workdir = bwrap, limits, workdir
     self._env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                  "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,16 @@ def test_system_prompt_has_the_papers_sections_in_order():
   assert "(Current directory: <dir>, current file: <file>) bash-$" in text
   assert "Do not modify the repository's existing tests" in text
   assert "Reproduce the bug first" in text
+
+
+def test_brief_system_prompt_names_every_tool_in_a_tenth_of_the_text():
+  brief = system_prompt(window=12, command_timeout=20, style="brief")
+  for name in shell.TOOL_NAMES:
+    assert re.search(rf"\b{name}\b", brief), name
+  assert "```command" in brief and "window of 12 lines" in brief and "20 seconds" in brief
+  assert len(brief) * 5 < len(system_prompt(window=12, command_timeout=20))
+  with pytest.raises(ValueError, match="agent.system_prompt: 'long'"):
+    system_prompt(style="long")
 
 
 def test_system_prompt_example_is_a_valid_action():

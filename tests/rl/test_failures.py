@@ -60,3 +60,29 @@ def test_engine_and_sampler_failures(tmp_path, docker_engine):
   assert sorted(out.groups) == sorted(ids[1:])  # retried and completed
   assert out.retries >= 2
   assert all(e.resolved for g in out.groups.values() for e in g)  # the failures left no 0
+
+
+class NoGrading(Sandboxes):
+  def grade(self, task, patch, timeout):
+    raise AssertionError("grading must not run")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_ungraded_demonstrations_with_the_brief_prompt(tmp_path, bubblewrap):
+  path = str(importlib.resources.files("swejax") / "assets" / "synthetic_tasks.jsonl")
+  tasks = [t for t in load_tasks(path) if demo.is_demo_task(t)][:2]
+  tok = default_tokenizer()
+  policy = ScriptedPolicy(tok, {t.instance_id: t for t in tasks}, mistake_rate=0.0, seed=0,
+                          plan=demo.demo_plan)
+  cfg = RolloutConfig(max_turns=6, max_context_tokens=4096, window=12, concurrency=2,
+                      grade=False, system_prompt="brief")
+  out = run_groups(tasks, 1, policy, tok, cfg, NoGrading("local"), seed=0, stage="warm_start",
+                   iteration=0, log=EpisodeLog(str(tmp_path / "t.jsonl")),
+                   problem_statement=demo.hinted_statement)
+  eps = [e for v in out.groups.values() for e in v]
+  assert len(eps) == 2 and not out.dropped
+  for e in eps:
+    assert e.patch and not e.resolved and e.grade["graded"] is False  # fixed, not graded
+    text = tok.decode(e.tokens)
+    assert "Tools besides shell commands" in text and "USEFUL ADVICE" not in text
+    assert e.num_tokens < 1000

@@ -8,11 +8,12 @@ import tarfile
 import psutil
 import pytest
 
-from swejax.sandbox import LocalSandbox, Sandbox, SandboxError, open_sandbox
+from swejax.sandbox import LocalSandbox, Sandbox, SandboxError, local_backend, open_sandbox
 
 
 @pytest.fixture
 def sb(bubblewrap):
+  local_backend._warn_weaker.cache_clear()  # pylint: disable=protected-access
   with pytest.warns(RuntimeWarning, match="isolates less than Docker"):
     sandbox = open_sandbox("local", memory="256m", disk="32m", tmp="16m", env={"K": "v"})
   with sandbox:
@@ -94,3 +95,13 @@ def test_local_rejects_what_it_cannot_do(bubblewrap):
   for workdir in ("/usr/lib", "/", "relative", "/tmp/x"):
     with pytest.raises(SandboxError, match="workdir"):
       open_sandbox("local", workdir=workdir)
+
+
+def test_weaker_isolation_is_said_once_per_process(bubblewrap):
+  import warnings  # pylint: disable=import-outside-toplevel
+  local_backend._warn_weaker.cache_clear()  # pylint: disable=protected-access
+  with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    for _ in range(3):
+      open_sandbox("local", memory="256m").close()
+  assert sum("isolates less than Docker" in str(w.message) for w in seen) == 1
