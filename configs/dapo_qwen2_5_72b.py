@@ -39,6 +39,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.preset = "tiny" if stage == "tiny" else "qwen2.5-72b"
+  # The weights to start from: the RFT stage's output (a Hugging Face directory).
+  c.model.init = ""
   c.model.overrides = ml_collections.ConfigDict(dict(
       # float32 master weights; compute, gathers and gradients in bfloat16.
       param_dtype="float32", compute_dtype="bfloat16",

@@ -24,6 +24,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict(dict(
       preset="tiny",
+      init="",  # a Hugging Face directory, or "embedded:NAME" (swejax/assets/NAME)
       overrides=ml_collections.ConfigDict(dict(
           attention="blockwise", attention_block_q=512, attention_block_k=512,
           max_position_embeddings=8192)),

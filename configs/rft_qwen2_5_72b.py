@@ -15,6 +15,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.preset = "qwen2.5-72b"
+  # The weights to start from: Qwen2.5-72B-Instruct as downloaded (a Hugging Face directory).
+  c.model.init = ""
   c.model.overrides = ml_collections.ConfigDict(dict(
       param_dtype="float32", compute_dtype="bfloat16",
       attention="blockwise", attention_block_q=512, attention_block_k=512,

@@ -42,6 +42,44 @@ def rollout_config(config, **overrides) -> RolloutConfig:
   return RolloutConfig(**kw)
 
 
+EMBEDDED_PREFIX = "embedded:"
+_ARCHITECTURE = ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads",
+                 "num_kv_heads", "head_dim", "tie_embeddings")
+
+
+def resolve_init(init: str) -> str:
+  """`model.init`: a Hugging Face directory, or "embedded:NAME" for swejax/assets/NAME."""
+  if init.startswith(EMBEDDED_PREFIX):
+    import importlib.resources  # pylint: disable=import-outside-toplevel
+    return str(importlib.resources.files("swejax") / "assets" / init[len(EMBEDDED_PREFIX):])
+  return os.path.expanduser(init)
+
+
+def check_init(init: str) -> str:
+  """The resolved `model.init` directory; ValueError naming the flag if it is not one."""
+  path = resolve_init(init)
+  if not os.path.isfile(os.path.join(path, "config.json")):
+    raise ValueError(f"config model.init={init!r}: {path} is not a Hugging Face checkpoint "
+                     "directory (no config.json)")
+  return path
+
+
+def initial_params(init: str, model_cfg, mesh):
+  """The run's starting weights: random (init empty) or a Hugging Face checkpoint whose
+  architecture must be the configured one (the paper starts from an instruct model)."""
+  if not init:
+    return None
+  from swejax.model import hf  # pylint: disable=import-outside-toplevel
+  path = check_init(init)
+  cfg, params = hf.load_hf(path, model_cfg.param_dtype, mesh=mesh)
+  wrong = [f"{k} {getattr(cfg, k)} != {getattr(model_cfg, k)}" for k in _ARCHITECTURE
+           if getattr(cfg, k) != getattr(model_cfg, k)]
+  if wrong:
+    raise ValueError(f"config model.init={init!r}: the checkpoint's architecture differs from "
+                     f"model.preset's: {'; '.join(wrong)}")
+  return params
+
+
 @dataclasses.dataclass
 class LoopState:
   """The loop's own state, saved with every checkpoint (JSON)."""
@@ -119,7 +157,8 @@ class Run:
 
   def params(self):
     if self.learner is None:
-      self.learner = self._new_learner(self.stages[0])
+      self.learner = self._new_learner(self.stages[0], params=initial_params(
+          self.config.model.get("init", ""), self.model_cfg, self.mesh))
     return self.learner.params
 
   def get_sampler(self):

@@ -35,7 +35,10 @@ def main(argv: list[str]) -> int:
   from swejax.rl import report  # pylint: disable=import-outside-toplevel
   from swejax.rl.data import TaskSets  # pylint: disable=import-outside-toplevel
   from swejax.rl.loop import Run  # pylint: disable=import-outside-toplevel
+  from swejax.rl.loop import check_init  # pylint: disable=import-outside-toplevel
   try:
+    if config.model.get("init", ""):
+      check_init(config.model.init)
     data = TaskSets(config, workdir)
   except (ValueError, FileNotFoundError) as e:
     raise UsageError(str(e)) from None

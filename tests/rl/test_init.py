@@ -1,0 +1,47 @@
+"""model.init: a run starts from a Hugging Face checkpoint (the paper's instruct model)."""
+import importlib.util
+
+import jax
+import numpy as np
+import pytest
+
+from swejax import learner
+from swejax import model as model_lib
+from swejax.learner import build
+from swejax.rl import loop
+
+
+def _demo_config():
+  spec = importlib.util.spec_from_file_location("demo_config", "configs/demo.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config("smoke")
+
+
+def test_initial_params_are_the_checkpoints(tmp_path):
+  config = _demo_config()
+  cfg = build.model_config(config.model)
+  params = model_lib.init_params(cfg, jax.random.key(3))
+  model_lib.save_hf(params, cfg, str(tmp_path / "hf"))
+  mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
+  got = loop.initial_params(str(tmp_path / "hf"), cfg, mesh)
+  jax.tree.map(np.testing.assert_array_equal, got, params)
+  assert loop.initial_params("", cfg, mesh) is None
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
+  config = _demo_config()
+  cfg = build.model_config(config.model)
+  other = model_lib.get_config("tiny", num_layers=cfg.num_layers + 1)
+  model_lib.save_hf(model_lib.init_params(other, jax.random.key(0)), other, str(tmp_path / "hf"))
+  mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
+  with pytest.raises(ValueError, match=r"model.init=.*num_layers 3 != 2"):
+    loop.initial_params(str(tmp_path / "hf"), cfg, mesh)
+
+
+def test_a_missing_checkpoint_fails_before_any_work(tmp_path, run_train):
+  out = run_train(["--config=configs/demo.py:smoke", f"--workdir={tmp_path / 'w'}",
+                   f"--config.model.init={tmp_path / 'nowhere'}"], timeout=300)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "model.init" in out.stderr and "no config.json" in out.stderr
+  assert not (tmp_path / "w").exists()
