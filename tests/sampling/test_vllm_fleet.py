@@ -147,6 +147,7 @@ def test_weight_update_without_restart_and_requests_held(vllm_servers, fleet):
   t.start()
   time.sleep(0.5)
   fleet.update_weights(new, 1)
+  assert "worker_copy_seconds" in fleet.weight_sync.last_stats  # swejax's in-place loader
   time.sleep(0.5)
   stop.set()
   t.join()

@@ -13,7 +13,8 @@ from swejax import model as model_lib
 from swejax.model import safetensors_io as st
 from swejax.model.sharding import named_shardings
 from swejax.sampling import DiskWeightSync, SamplerError, WeightSyncError, export_hf_weights
-from swejax.sampling.weight_sync import reload_server
+from swejax.sampling.weight_sync import (RELOAD_METHOD, SWEJAX_EXTENSION, SWEJAX_METHOD,
+                                          reload_server)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,37 @@ def test_disk_sync_names_failed_servers_and_keeps_the_newest_export(tiny, stubs,
   with pytest.raises(WeightSyncError) as e:
     sync(params, 3, [s.url, dead])
   assert list(e.value.failed) == [dead] and s.weight_version == "3"
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_disk_sync_uses_the_servers_loader_and_pauses_first(tiny, stubs, tmp_path, extension):
+  cfg = model_lib.get_config("tiny")  # tied: the head copy depends on the loader
+  params = jax.jit(model_lib.init_params, static_argnums=0)(cfg, jax.random.key(5))
+  (s,) = stubs(1)
+  s.worker_extension_cls = SWEJAX_EXTENSION if extension else ""
+  sync = DiskWeightSync(cfg, str(tmp_path / "staging"))
+  for v in (1, 2):
+    sync(params, v, [s.url])
+  method = SWEJAX_METHOD if extension else RELOAD_METHOD
+  assert [b["method"] for b in s.reloaded] == [method, method]
+  posts = [c for c in s.calls if c.startswith("POST")]
+  assert posts.index("POST /pause?mode=wait") < posts.index("POST /collective_rpc")
+  assert s.weight_version == "2" and not s.paused
+  tensors = st.LazyTensors([str(tmp_path / "staging" / "v00000002" / "model.safetensors")])
+  # vLLM's reload needs the tied head named; swejax's loader does not (after the first
+  # sync, which cannot know the server's loader yet).
+  assert ("lm_head.weight" in tensors.keys()) == (not extension)
+
+
+def test_failed_export_resumes_the_paused_servers(tiny, stubs, tmp_path, monkeypatch):
+  cfg, params = tiny
+  (s,) = stubs(1)
+  sync = DiskWeightSync(cfg, str(tmp_path / "staging"))
+
+  def broken(*a, **kw):
+    raise OSError("disk full")
+
+  monkeypatch.setattr(sync, "_export", broken)
+  with pytest.raises(OSError, match="disk full"):
+    sync(params, 1, [s.url])
+  assert "POST /pause?mode=wait" in s.calls and not s.paused and not s.reloaded

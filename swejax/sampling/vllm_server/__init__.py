@@ -1,0 +1,1 @@
+"""Code that runs inside a vLLM server process (see swejax_weight_loader)."""
