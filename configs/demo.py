@@ -2,6 +2,9 @@
 
   swejax train --config=configs/demo.py --workdir=workdirs/demo
   swejax train --config=configs/demo.py:smoke --workdir=/tmp/smoke   # a few minutes
+  swejax train --config=configs/demo.py:base --workdir=workdirs/demo_base  # the base model:
+      # copy corpus + demonstrations on every training task; WORKDIR/hf is the checkpoint
+      # that `--config.model.init=` (or "embedded:demo_base" once shipped) starts from
 
 warm start (SFT on scripted demonstrations with deliberate mistakes, standing in for the
 pretrained instruct model) -> eval base -> RFT -> eval -> DAPO iterations -> eval, all
@@ -14,8 +17,9 @@ from ml_collections import config_dict
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "default"
-  if variant not in ("default", "smoke"):
-    raise ValueError(f"configs/demo.py: unknown variant {variant!r}; known: default, smoke")
+  if variant not in ("default", "smoke", "base"):
+    raise ValueError(f"configs/demo.py: unknown variant {variant!r}; known: default, smoke, "
+                     "base")
   smoke = variant == "smoke"
   c = ml_collections.ConfigDict()
   c.name = f"demo_{variant}"
@@ -50,13 +54,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       backend="auto", hosts="", per_host=32,
       limits=ml_collections.ConfigDict(dict(memory="512m", pids=256, cpus=1.0))))
   c.agent = ml_collections.ConfigDict(dict(
-      max_turns=8, max_context_tokens=3072, max_turn_tokens=160, min_turn_tokens=16,
+      system_prompt="brief", max_turns=8, max_context_tokens=3072, max_turn_tokens=160, min_turn_tokens=16,
       window=12, max_output_chars=1500, command_timeout=20.0, episode_timeout_s=300.0,
       length_threshold=6, infra_retries=2, concurrency=8, grade_timeout=120.0))
   c.sampler = ml_collections.ConfigDict(dict(kind="jax", max_slots=8, urls=""))
 
+  # Copy corpus first (swejax.rl.demo: the in-context copying pretraining would give),
+  # then the demonstrations, which are not graded (SFT data either way).
   c.warm_start = ml_collections.ConfigDict(dict(
-      demos_per_task=2, epochs=4 if not smoke else 1, mistake_rate=0.35,
+      demos_per_task=2, epochs=4 if not smoke else 1, mistake_rate=0.35, grade=False,
+      copy_examples=0, copy_per_step=64,
       optim=ml_collections.ConfigDict(dict(
           learning_rate=2e-3, weight_decay=0.1, grad_clip=1.0, schedule="constant",
           warmup_steps=5, total_steps=0))))
@@ -75,4 +82,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       advantage_eps=1e-6, pool_filter=False, eval_every=0))
   c.eval = ml_collections.ConfigDict(dict(runs=4 if not smoke else 2, k=4 if not smoke else 2))
   c.checkpoint = ml_collections.ConfigDict(dict(keep=3))
+  if variant == "base":
+    c.stages = "warm_start,eval:base"
+    c.tasks.warm_start_n = 0  # every training task
+    c.warm_start.update(demos_per_task=4, epochs=6, copy_examples=48_000, copy_per_step=64)
   return c

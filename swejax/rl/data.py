@@ -59,7 +59,7 @@ class TaskSets:
     return {}
 
   def warm_start_tasks(self):
-    return self.pool[: self.config.tasks.warm_start_n]
+    return self.pool[: self.config.tasks.warm_start_n or None]  # 0: every training task
 
   def rft_tasks(self):
     n = self.config.tasks.rft_n

@@ -40,18 +40,25 @@ def to_sequence(s: Sample) -> packing.Sequence_:
                            logprobs=np.asarray(e.logprobs, np.float32), advantage=s.advantage)
 
 
-def minibatches(samples: Sequence[Sample], per_step: int, seed: int) -> list[list[Sample]]:
+def minibatches(samples: Sequence[Any], per_step: int, seed: int) -> list[list[Any]]:
   """Shuffled minibatches of `per_step` trajectories (the last one may be smaller)."""
   order = np.random.default_rng(seed).permutation(len(samples))
   return [[samples[i] for i in order[k:k + per_step]] for k in range(0, len(order), per_step)]
 
 
-def packed_step_batch(samples: Sequence[Sample], seq_len: int, rows_per_microbatch: int,
-                      microbatch_multiple: int = 4) -> tuple[dict[str, np.ndarray], float]:
-  """[M, b, T] microbatches for one optimizer step, and the packing efficiency."""
-  rows = packing.pack([to_sequence(s) for s in samples], seq_len)
+def packed_step_batch(samples: Sequence[Sample | packing.Sequence_], seq_len: int,
+                      rows_per_microbatch: int) -> tuple[dict[str, np.ndarray], float]:
+  """[M, b, T] microbatches for one optimizer step, and the packing efficiency.
+
+  M is rounded up to a power of two with empty rows: the train step compiles once per M,
+  and a handful of shapes cover every step at most 2x padded (and not at all when M is
+  a power of two already)."""
+  rows = packing.pack([to_sequence(s) if isinstance(s, Sample) else s for s in samples],
+                      seq_len)
   eff = packing.efficiency(rows)
-  return packing.to_microbatches(rows, rows_per_microbatch, microbatch_multiple), eff
+  m = -(-rows["tokens"].shape[0] // rows_per_microbatch)
+  bucket = 1 << max(0, m - 1).bit_length()
+  return packing.to_microbatches(rows, rows_per_microbatch, bucket), eff
 
 
 class Learner:

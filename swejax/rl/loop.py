@@ -23,7 +23,7 @@ import numpy as np
 from swejax import learner
 from swejax.learner import build as learner_build
 from swejax.rl import evaluation, learn
-from swejax.rl.episode import EpisodeLog, read_episodes
+from swejax.rl.episode import Episode, EpisodeLog, read_episodes
 from swejax.rl.rollout import RolloutConfig, SamplerPolicy, Sandboxes, run_groups
 from swejax.rl.scripted_policy import ScriptedPolicy
 from swejax.sampling.base import SamplingParams
@@ -217,17 +217,23 @@ class Run:
   def _policy(self, params: SamplingParams = SamplingParams()):
     return SamplerPolicy(self.get_sampler(), (self.tok.im_end_id,), params)
 
-  def _sft(self, stage: str, episodes, epochs: int) -> dict:
-    """SFT over episodes for `epochs` epochs with a fresh optimizer (the stage's)."""
-    self.learner = self._new_learner(stage, params=self.params())
-    samples = [learn.Sample(e, 0.0) for e in episodes]
+  def _sft(self, stage: str, episodes, epochs: int, *, fresh: bool = True,
+           per_step: int | None = None) -> dict:
+    """SFT over episodes (or packing.Sequence_s) for `epochs` epochs; `fresh` starts the
+    stage's optimizer anew, else the current learner goes on."""
+    if fresh or self.learner is None:
+      self.learner = self._new_learner(stage, params=self.params())
+    samples = [learn.Sample(e, 0.0) if isinstance(e, Episode) else e for e in episodes]
     d = self.config.data
     records = []
+    per_step = per_step or self.config.learner.sft_trajectories_per_step
+    total = epochs * -(-len(samples) // per_step)
     for epoch in range(epochs):
-      for mb in learn.minibatches(samples, self.config.learner.sft_trajectories_per_step,
-                                  seed=self.config.seed + epoch):
+      for mb in learn.minibatches(samples, per_step, seed=self.config.seed + epoch):
         batch, eff = learn.packed_step_batch(mb, d.seq_len, d.microbatch_rows)
         records.append(dict(self.learner.step(batch), packing_efficiency=eff))
+        if len(records) % 25 == 0 or len(records) == total:
+          print(f"   sft {len(records)}/{total}: loss {records[-1]['loss']:.3f}", flush=True)
     self.ls.optim_stage = stage
     return learn.mean_metrics(records) if records else {}
 
@@ -243,12 +249,18 @@ class Run:
     out = self._rollouts(tasks, w.demos_per_task, policy, rcfg, "warm_start", 0)
     eps = [e for v in out.groups.values() for e in v]
     t1 = time.monotonic()
-    metrics = self._sft("warm_start", eps, w.epochs)
+    copying = {}
+    if w.get("copy_examples", 0):  # see swejax.rl.demo: copying before imitation
+      from swejax.rl import demo  # pylint: disable=import-outside-toplevel
+      lines, paths = demo.code_lines(self.data.pool)
+      corpus = demo.copy_corpus(self.tok, lines, paths, w.copy_examples, self.config.seed)
+      copying = self._sft("warm_start", corpus, 1, per_step=w.copy_per_step)
+    metrics = self._sft("warm_start", eps, w.epochs, fresh=not copying)
     self.push_weights()
     graded = {"demo_solve_rate": float(np.mean([e.resolved for e in eps]))} if (
         eps and rcfg.grade) else {}
     self.metrics.write(dict(stage="warm_start", iteration=0, demos=len(eps), **graded,
-                            learner=metrics,
+                            learner=metrics, **({"copying": copying} if copying else {}),
                             time={"rollouts": t1 - t0, "grading": _grading(eps),
                                   "learner": time.monotonic() - t1}))
 
