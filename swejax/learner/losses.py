@@ -35,11 +35,14 @@ def _chunk_size(t: int, chunk: int) -> int:
 
 
 def next_token_logprobs(h_btd: jax.Array, w_dv: jax.Array, targets_bt: jax.Array, *,
-                        chunk: int = 1024, rules: Any = None) -> jax.Array:
+                        chunk: int = 1024, rules: Any = None,
+                        needed_bt: jax.Array | None = None) -> jax.Array:
   """log softmax(h @ w)[target] per position, float32 [B, T], chunked over T.
 
   Only one [B, C, V] float32 block of logits exists at a time, and the backward pass
-  recomputes it (jax.checkpoint) instead of keeping T / C of them alive.
+  recomputes it (jax.checkpoint) instead of keeping T / C of them alive. With `needed_bt`
+  (bool [B, T]), a chunk with no needed position in any row is skipped (its values are 0):
+  the loss of an agent trajectory covers only its actions, often a small part of the row.
   """
   b, t, d = h_btd.shape
   c = _chunk_size(t, chunk)
@@ -47,8 +50,7 @@ def next_token_logprobs(h_btd: jax.Array, w_dv: jax.Array, targets_bt: jax.Array
   h_nbcd = h_btd.reshape(b, n, c, d).swapaxes(0, 1)
   tg_nbc = targets_bt.reshape(b, n, c).swapaxes(0, 1)
 
-  @jax.checkpoint
-  def one_chunk(w, h_bcd, tg_bc):
+  def logprobs(w, h_bcd, tg_bc):
     logits = project("bcd,dv->bcv", h_bcd, w, preferred_element_type=jnp.float32)
     if rules is not None:
       logits = constrain(logits, ("batch", "seq", "act_vocab"), rules)
@@ -57,23 +59,41 @@ def next_token_logprobs(h_btd: jax.Array, w_dv: jax.Array, targets_bt: jax.Array
     hit = jnp.arange(logits.shape[-1], dtype=tg_bc.dtype) == tg_bc[..., None]
     return jnp.sum(jnp.where(hit, logits, 0.0), axis=-1) - lse
 
-  _, lp_nbc = jax.lax.scan(lambda _, x: (None, one_chunk(w_dv, *x)), None, (h_nbcd, tg_nbc))
+  # The skip decision sits inside the checkpoint: its residuals are then only the chunk's
+  # inputs, and the loop-invariant w is not stacked once per chunk.
+  @jax.checkpoint
+  def one_chunk(w, h_bcd, tg_bc, needed):
+    if needed is None:
+      return logprobs(w, h_bcd, tg_bc)
+    zeros = lambda w, h, tg: jnp.zeros(tg.shape, jnp.float32)  # noqa: E731
+    return jax.lax.cond(needed, logprobs, zeros, w, h_bcd, tg_bc)
+
+  need_n = None
+  if needed_bt is not None:
+    need_n = jnp.any(needed_bt.reshape(b, n, c), axis=(0, 2))
+  _, lp_nbc = jax.lax.scan(lambda _, x: (None, one_chunk(w_dv, *x)), None,
+                           (h_nbcd, tg_nbc, need_n))
   return lp_nbc.swapaxes(0, 1).reshape(b, t)
 
 
 def token_logprobs(params, cfg: model_lib.ModelConfig, tokens: jax.Array, positions: jax.Array,
-                   segment_ids: jax.Array, *, chunk: int = 1024) -> jax.Array:
+                   segment_ids: jax.Array, *, chunk: int = 1024,
+                   needed: jax.Array | None = None) -> jax.Array:
   """log p(token_t | earlier tokens of its segment), float32 [B, T].
 
   The first token of each segment (and padding) has no prediction: its value is 0 and
-  `target_mask` is 0 there.
+  `target_mask` is 0 there. With `needed` ([B, T], nonzero where the value is used, e.g.
+  the loss mask), other positions may also come back as 0: chunks of the unembedding with
+  no needed position are skipped.
   """
   h_btd = model_lib.hidden_states(params, cfg, tokens, positions, segment_ids)
   w_dv = model_lib.unembed_matrix(params, cfg)
-  # Position t predicts token t + 1; shift the small [B, T] arrays, not the [B, T, D] ones.
-  targets = jnp.concatenate([tokens[:, 1:], jnp.zeros_like(tokens[:, :1])], axis=1)
-  lp_next = next_token_logprobs(h_btd, w_dv, targets, chunk=chunk, rules=cfg.rules)
-  lp = jnp.concatenate([jnp.zeros_like(lp_next[:, :1]), lp_next[:, :-1]], axis=1)
+  # The state at t - 1 predicts token t: shifting h (one copy of [B, T, D], small next to
+  # the unembedding) aligns the chunks with the tokens, so a loss mask that starts on a
+  # chunk boundary skips every chunk before it.
+  h_prev = jnp.pad(h_btd[:, :-1], ((0, 0), (1, 0), (0, 0)))
+  lp = next_token_logprobs(h_prev, w_dv, tokens, chunk=chunk, rules=cfg.rules,
+                           needed_bt=None if needed is None else needed != 0)
   return jnp.where(target_mask(segment_ids), lp, 0.0)
 
 

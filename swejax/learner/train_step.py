@@ -71,9 +71,10 @@ def _check_batch(batch: Mapping[str, Any], cfg: StepConfig) -> None:
 
 
 def _microbatch_loss(params, mb, num_tokens, cfg: StepConfig):
-  lp = losses.token_logprobs(params, cfg.model, mb["tokens"], mb["positions"],
-                             mb["segment_ids"], chunk=cfg.logprob_chunk)
   mask = mb["loss_mask"].astype(jnp.float32) * losses.target_mask(mb["segment_ids"])
+  # Every loss and metric reads the log-probabilities under `mask` only.
+  lp = losses.token_logprobs(params, cfg.model, mb["tokens"], mb["positions"],
+                             mb["segment_ids"], chunk=cfg.logprob_chunk, needed=mask)
   if cfg.loss == "sft":
     return losses.sft_loss(lp, mask, num_tokens=num_tokens)
   return losses.dapo_loss(lp, mb["old_logprobs"], mb["advantages"], mask,
@@ -112,19 +113,24 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, cfg: StepCo
   grad_fn = jax.grad(_microbatch_loss, has_aux=True)
 
   mb0 = jax.tree.map(lambda x: x[0], batch)
-  metric_shapes = jax.eval_shape(lambda: _microbatch_loss(params_c, mb0, num_tokens, cfg)[1])
-  m0 = {k: jnp.full(v.shape, -jnp.inf if k.endswith("_max") else 0.0, v.dtype)
-        for k, v in metric_shapes.items()}
-  g0 = _constrain_like_params(
-      jax.tree.map(lambda p: jnp.zeros(p.shape, acc_dtype(p)), state.params), cfg.model)
+  if batch["tokens"].shape[0] == 1:
+    # One microbatch: no zero-filled accumulator and no extra pass over the gradients.
+    grads, metrics = grad_fn(params_c, mb0, num_tokens, cfg)
+    grads = _constrain_like_params(grads, cfg.model)
+  else:
+    metric_shapes = jax.eval_shape(lambda: _microbatch_loss(params_c, mb0, num_tokens, cfg)[1])
+    m0 = {k: jnp.full(v.shape, -jnp.inf if k.endswith("_max") else 0.0, v.dtype)
+          for k, v in metric_shapes.items()}
+    g0 = _constrain_like_params(
+        jax.tree.map(lambda p: jnp.zeros(p.shape, acc_dtype(p)), state.params), cfg.model)
 
-  def body(carry, mb):
-    g_acc, m_acc = carry
-    g, m = grad_fn(params_c, mb, num_tokens, cfg)
-    g_acc = jax.tree.map(lambda a, b: a + b.astype(a.dtype), g_acc, g)
-    return (g_acc, losses.combine_metrics(m_acc, m)), None
+    def body(carry, mb):
+      g_acc, m_acc = carry
+      g, m = grad_fn(params_c, mb, num_tokens, cfg)
+      g_acc = jax.tree.map(lambda a, b: a + b.astype(a.dtype), g_acc, g)
+      return (g_acc, losses.combine_metrics(m_acc, m)), None
 
-  (grads, metrics), _ = jax.lax.scan(body, (g0, m0), batch)
+    (grads, metrics), _ = jax.lax.scan(body, (g0, m0), batch)
   grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)

@@ -79,11 +79,18 @@ def _hulls(seg, size):
   return blocks.min(-1).min(0), blocks.max(-1).max(0)  # [n_blocks] each, over the batch
 
 
-def _when_overlapping(hq, hk, i, visit):
-  """A fori_loop body over key blocks j that skips blocks sharing no segment with q block i."""
+def _visits(hq, hk, i, bq, bk, visit):
+  """A fori_loop body over key blocks j for query block i: skips blocks sharing no segment
+  with block i, and runs `visit(j, carry, masked)` with masked=False when no score of the
+  pair needs a mask (both blocks lie in one segment and key block j ends before query
+  block i starts: the interior of a long trajectory, most of the work)."""
   def body(j, carry):
-    hit = (hq[0][i] <= hk[1][j]) & (hk[0][j] <= hq[1][i])
-    return jax.lax.cond(hit, visit, lambda j, c: c, j, carry)
+    overlap = (hq[0][i] <= hk[1][j]) & (hk[0][j] <= hq[1][i])
+    one_segment = (hq[0][i] == hq[1][i]) & (hk[0][j] == hk[1][j]) & (hq[0][i] == hk[0][j])
+    below = (j + 1) * bk <= i * bq
+    kind = jnp.where(overlap, jnp.where(one_segment & below, 1, 2), 0)
+    return jax.lax.switch(kind, [lambda j, c: c, functools.partial(visit, masked=False),
+                                 functools.partial(visit, masked=True)], j, carry)
   return body
 
 
@@ -103,14 +110,17 @@ def _fwd(q, k, v, seg, bq, bk, g):
   def q_block(i):
     qi, seg_qi = _slice(q, i * bq * g, bq * g), _slice(seg, i * bq, bq)
 
-    def visit(j, carry):
+    def visit(j, carry, masked):
       o, m, l = carry
       kj, vj, seg_kj = _slice(k, j * bk, bk), _slice(v, j * bk, bk), _slice(seg, j * bk, bk)
       s = jnp.einsum("cmh,csh->cms", qi, kj, preferred_element_type=jnp.float32)
-      mask = _block_mask(seg_qi, seg_kj, i, j, bq, bk, g)
-      s = jnp.where(mask, s, _NEG)
+      if masked:
+        mask = _block_mask(seg_qi, seg_kj, i, j, bq, bk, g)
+        s = jnp.where(mask, s, _NEG)
       m_new = jnp.maximum(m, s.max(-1))
-      p = jnp.where(mask, jnp.exp(s - m_new[..., None]), 0.0)
+      p = jnp.exp(s - m_new[..., None])
+      if masked:  # a row masked so far has m_new = _NEG: exp(0) there, not 0
+        p = jnp.where(mask, p, 0.0)
       corr = jnp.exp(m - m_new)
       pv = jnp.einsum("cms,csh->cmh", p.astype(vj.dtype), vj, preferred_element_type=jnp.float32)
       return o * corr[..., None] + pv, m_new, l * corr + p.sum(-1)
@@ -118,7 +128,7 @@ def _fwd(q, k, v, seg, bq, bk, g):
     init = (jnp.zeros((c, bq * g, h), jnp.float32), jnp.full((c, bq * g), _NEG, jnp.float32),
             jnp.zeros((c, bq * g), jnp.float32))
     last = ((i + 1) * bq - 1) // bk
-    o, m, l = jax.lax.fori_loop(0, last + 1, _when_overlapping(hq, hk, i, visit), init)
+    o, m, l = jax.lax.fori_loop(0, last + 1, _visits(hq, hk, i, bq, bk, visit), init)
     return o / l[..., None], m + jnp.log(l)
 
   o, lse = jax.lax.map(q_block, jnp.arange(t // bq))  # [nq, C, bq*G, H], [nq, C, bq*G]
@@ -137,12 +147,13 @@ def _bwd(q, k, v, seg, o, lse, do, bq, bk, g):
     qi, doi, lse_i, delta_i = rows(q), rows(do), rows(lse), rows(delta)
     seg_qi = _slice(seg, i * bq, bq)
 
-    def visit(j, carry):
+    def visit(j, carry, masked):
       dq, dk, dv = carry
       kj, vj, seg_kj = _slice(k, j * bk, bk), _slice(v, j * bk, bk), _slice(seg, j * bk, bk)
       s = jnp.einsum("cmh,csh->cms", qi, kj, preferred_element_type=jnp.float32)
-      mask = _block_mask(seg_qi, seg_kj, i, j, bq, bk, g)
-      p = jnp.where(mask, jnp.exp(s - lse_i[..., None]), 0.0)
+      p = jnp.exp(s - lse_i[..., None])
+      if masked:
+        p = jnp.where(_block_mask(seg_qi, seg_kj, i, j, bq, bk, g), p, 0.0)
       dp = jnp.einsum("cmh,csh->cms", doi, vj, preferred_element_type=jnp.float32)
       ds = p * (dp - delta_i[..., None])
       dq = dq + jnp.einsum("cms,csh->cmh", ds, kj.astype(jnp.float32))
@@ -154,7 +165,7 @@ def _bwd(q, k, v, seg, o, lse, do, bq, bk, g):
 
     last = ((i + 1) * bq - 1) // bk
     init = (jnp.zeros((c, bq * g, h), jnp.float32),) + dkv
-    dq, dk, dv = jax.lax.fori_loop(0, last + 1, _when_overlapping(hq, hk, i, visit), init)
+    dq, dk, dv = jax.lax.fori_loop(0, last + 1, _visits(hq, hk, i, bq, bk, visit), init)
     return (dk, dv), dq
 
   zeros = jnp.zeros((c, t, h), jnp.float32)
@@ -164,7 +175,7 @@ def _bwd(q, k, v, seg, o, lse, do, bq, bk, g):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
 def _flash(q, k, v, seg, bq, bk, g):
-  return _fwd(q, k, v, seg, bq, bk, g)[0]
+  return _fwd(q, k, v, seg, bq, bk, g)[0].astype(q.dtype)
 
 
 def _flash_fwd(q, k, v, seg, bq, bk, g):

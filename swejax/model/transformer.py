@@ -5,6 +5,7 @@ Inputs: tokens, positions, segment_ids, all int [B, T]; segment 0 is padding.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -34,15 +35,52 @@ def _param(module: nn.Module, name: str, init, shape, axes):
                       _dtype(cfg.param_dtype)).astype(_dtype(cfg.compute_dtype))
 
 
+def _rms(x, eps):
+  """(float32 x / rms(x), 1 / rms(x)) over the last axis."""
+  x32 = x.astype(jnp.float32)
+  r = jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
+  return x32 * r, r
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def rms_norm(x, scale, eps: float):
+  """scale * x / rms(x). The backward writes its two reductions (over the rows for the
+  scale, over the features for x) as contractions: XLA:CPU's fused multiply-reduce of two
+  [B, T, D] operands runs 20-50x slower than the same sum as a dot (30 ms against 0.5 ms
+  per norm at T=2048, D=512)."""
+  y, _ = _rms(x, eps)
+  return scale * y.astype(x.dtype)
+
+
+def _rms_norm_fwd(x, scale, eps):
+  y, r = _rms(x, eps)
+  return scale * y.astype(x.dtype), (x, scale, r)
+
+
+def _rms_norm_bwd(eps, res, g):
+  del eps
+  x, scale, r = res
+  y = x.astype(jnp.float32) * r
+  g32 = g.astype(jnp.float32)
+  lead = "abcefghijklmnopqrsuvwxyz"[:x.ndim - 1]
+  dscale = jnp.einsum(f"{lead}d,{lead}d->d", g32, y)
+  dy = g32 * scale.astype(jnp.float32)
+  # d(x r)/dx = r (dy - y <dy, y> / D): the row dot product as a contraction.
+  dot = jnp.einsum(f"{lead}d,{lead}d->{lead}", dy, y)[..., None] / x.shape[-1]
+  dx = r * (dy - y * dot)
+  return dx.astype(x.dtype), dscale.astype(scale.dtype)
+
+
+rms_norm.defvjp(_rms_norm_fwd, _rms_norm_bwd)
+
+
 class RMSNorm(nn.Module):
   cfg: ModelConfig
 
   @nn.compact
   def __call__(self, x):
     scale = _param(self, "scale", nn.initializers.ones, (x.shape[-1],), ("norm",))
-    x32 = x.astype(jnp.float32)
-    y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.cfg.rms_norm_eps)
-    return scale * y.astype(x.dtype)
+    return rms_norm(x, scale, self.cfg.rms_norm_eps)
 
 
 class Attention(nn.Module):

@@ -183,3 +183,28 @@ def test_token_logprobs_matches_full_logits_and_gradient():
       params)
   for a, b in zip(jax.tree.leaves(g_got), jax.tree.leaves(g_want)):
     assert _rel(a, b) <= 1e-5
+
+
+def test_token_logprobs_skips_chunks_with_no_needed_token():
+  cfg = model_lib.get_config("tiny")
+  params = model_lib.init_params(cfg, jax.random.key(0))
+  tokens, pos, seg = _packed(np.random.default_rng(2), 2, 48, cfg.vocab_size)
+  needed = np.zeros((2, 48), np.float32)
+  needed[0, 20:23] = 1.0  # inside chunk [16, 32) only: the chunks of tokens 0-15, 32-47 skip
+  needed[1, 21] = 1.0
+  fn = jax.jit(functools.partial(losses.token_logprobs, cfg=cfg, chunk=16))
+  full = fn(params, tokens=tokens, positions=pos, segment_ids=seg)
+  part = fn(params, tokens=tokens, positions=pos, segment_ids=seg, needed=needed)
+  inside = np.zeros((2, 48), bool)
+  inside[:, 16:32] = True
+  np.testing.assert_array_equal(np.asarray(part)[~inside], 0.0)
+  assert np.all(np.asarray(full)[~inside & np.asarray(losses.target_mask(seg))] != 0.0)
+  np.testing.assert_allclose(part[inside], full[inside], atol=1e-6)
+
+  w = jnp.asarray(needed)
+  g_part = jax.grad(lambda p: jnp.sum(w * fn(p, tokens=tokens, positions=pos, segment_ids=seg,
+                                             needed=needed)))(params)
+  g_full = jax.grad(lambda p: jnp.sum(w * fn(p, tokens=tokens, positions=pos,
+                                             segment_ids=seg)))(params)
+  for a, b in zip(jax.tree.leaves(g_part), jax.tree.leaves(g_full)):
+    assert _rel(a, b) <= 1e-5
