@@ -36,7 +36,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1, context=1,
                                           distributed=False))
   c.learner = ml_collections.ConfigDict(dict(
-      eps_low=0.2, eps_high=0.3, kl_coef=0.0, logprob_chunk=1024,
+      eps_low=0.2, eps_high=0.3, kl_coef=0.0,
+      logprob_chunk=128,  # chunks without an action token are skipped (observations)
       sft_trajectories_per_step=32))
   c.data = ml_collections.ConfigDict(dict(seq_len=8192, microbatch_rows=1))
 
