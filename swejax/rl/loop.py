@@ -80,6 +80,15 @@ def initial_params(init: str, model_cfg, mesh):
   return params
 
 
+def first_training_stage(stages: list[str]) -> str:
+  """The stage whose optimizer a run's first learner gets: a run may start with an
+  evaluation (of the model.init checkpoint) before any training."""
+  for stage in stages:
+    if stage.split(":")[0] in ("warm_start", "rft", "dapo"):
+      return stage.split(":")[0]
+  return "dapo"
+
+
 @dataclasses.dataclass
 class LoopState:
   """The loop's own state, saved with every checkpoint (JSON)."""
@@ -157,7 +166,7 @@ class Run:
 
   def params(self):
     if self.learner is None:
-      self.learner = self._new_learner(self.stages[0], params=initial_params(
+      self.learner = self._new_learner(first_training_stage(self.stages), params=initial_params(
           self.config.model.get("init", ""), self.model_cfg, self.mesh))
     return self.learner.params
 

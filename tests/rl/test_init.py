@@ -45,3 +45,17 @@ def test_a_missing_checkpoint_fails_before_any_work(tmp_path, run_train):
   assert out.returncode == 2, out.stderr[-2000:]
   assert "model.init" in out.stderr and "no config.json" in out.stderr
   assert not (tmp_path / "w").exists()
+
+
+def test_a_run_may_start_with_an_evaluation_of_its_init():
+  assert loop.first_training_stage(["eval:base", "rft", "eval:rft", "dapo"]) == "rft"
+  assert loop.first_training_stage(["warm_start", "dapo"]) == "warm_start"
+  assert loop.first_training_stage(["eval:base"]) == "dapo"
+  config = _demo_config()
+  config.stages = "eval:base,rft"
+  run = loop.Run.__new__(loop.Run)  # only the learner-building part of a run
+  run.config, run.stages = config, config.stages.split(",")
+  run.model_cfg = build.model_config(config.model)
+  run.mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
+  run.learner = None
+  assert jax.tree.leaves(run.params())  # raised KeyError('eval') before
