@@ -76,31 +76,40 @@ class LazyTensors(Mapping[str, np.ndarray]):
     return len(self._where)
 
 
+def header(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+           metadata: Mapping[str, str] | None = None) -> tuple[bytes, dict[str, int]]:
+  """The encoded header of a file holding `specs` in their order (length prefix included)
+  and each tensor's absolute byte offset in that file."""
+  head: dict = {"__metadata__": dict(metadata or {"format": "pt"})}
+  offsets, offset = {}, 0
+  for name, (shape, dtype) in specs.items():
+    dtype = np.dtype(dtype)
+    if dtype not in _NAMES:
+      raise SafetensorsError(f"tensor {name}: dtype {dtype} cannot be written")
+    size = int(np.prod(shape)) * dtype.itemsize
+    head[name] = {"dtype": _NAMES[dtype], "shape": list(shape),
+                  "data_offsets": [offset, offset + size]}
+    offsets[name] = offset
+    offset += size
+  raw = json.dumps(head, separators=(",", ":")).encode()
+  raw += b" " * ((-len(raw)) % 8)
+  raw = struct.pack("<Q", len(raw)) + raw
+  return raw, {k: v + len(raw) for k, v in offsets.items()}
+
+
 class Writer:
   """Writes tensors one at a time; all names, shapes and dtypes are declared up front."""
 
   def __init__(self, path: str, specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
                metadata: Mapping[str, str] | None = None):
-    header: dict = {"__metadata__": dict(metadata or {"format": "pt"})}
-    offset = 0
+    raw, _ = header(specs, metadata)
     self._order = list(specs)
-    for name in self._order:
-      shape, dtype = specs[name]
-      dtype = np.dtype(dtype)
-      if dtype not in _NAMES:
-        raise SafetensorsError(f"tensor {name}: dtype {dtype} cannot be written")
-      size = int(np.prod(shape)) * dtype.itemsize
-      header[name] = {"dtype": _NAMES[dtype], "shape": list(shape),
-                      "data_offsets": [offset, offset + size]}
-      offset += size
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * ((-len(raw)) % 8)
     self._specs = {k: (tuple(s), np.dtype(d)) for k, (s, d) in specs.items()}
     self._next = 0
     self._path = path
     self._tmp = path + ".partial"
     self._f = open(self._tmp, "wb")
-    self._f.write(struct.pack("<Q", len(raw)) + raw)
+    self._f.write(raw)
 
   def write(self, name: str, array: np.ndarray) -> None:
     if self._next >= len(self._order) or self._order[self._next] != name:

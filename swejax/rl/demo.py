@@ -55,13 +55,25 @@ def _file_at_base(task, path: str) -> str | None:
     return member.read().decode("utf-8", "replace") if member else None
 
 
+def _hint(path: str, old: str, new: str) -> str:
+  return f"Hint: in {path}, the line `{old}` should read `{new}`."
+
+
+def _open_step(path: str) -> tuple[str, str]:
+  """(reasoning, command) of the demonstrations' first action."""
+  return f"The hint points at {path}. Let me open it.", f"open {shlex.quote(path)}"
+
+
+def _replace_step(old: str, new: str) -> tuple[str, str]:
+  return (f"I replace `{old}` with `{new}`.",
+          f"replace {shlex.quote(old)} {shlex.quote(new)}")
+
+
 def hinted_statement(task) -> str:
   fix = one_line_fix(task)
   if fix is None:
     return task.problem_statement
-  path, old, new = fix
-  return (f"{task.problem_statement.rstrip()}\n\nHint: in {path}, the line `{old}` should "
-          f"read `{new}`.")
+  return f"{task.problem_statement.rstrip()}\n\n{_hint(*fix)}"
 
 
 def demo_plan(task, *, mistake_rate: float, seed: int, fail_rate: float | None = None
@@ -84,14 +96,13 @@ def demo_plan(task, *, mistake_rate: float, seed: int, fail_rate: float | None =
         out.append(ScriptedAction("format_error", f"I will run this:\n{command}"))
     out.append(ScriptedAction(kind, format_action(reasoning, command)))
 
-  add("open", f"The hint points at {path}. Let me open it.", f"open {shlex.quote(path)}")
+  add("open", *_open_step(path))
   failure = rng.random() < fail_rate
   if failure and rng.random() < 0.5:
     out.append(ScriptedAction("submit", format_action("That looks fine. Submitting.", "submit")))
     return out
   replacement = old if failure else new
-  add("replace", f"I replace `{old}` with `{replacement}`.",
-      f"replace {shlex.quote(old)} {shlex.quote(replacement)}")
+  add("replace", *_replace_step(old, replacement))
   add("submit", "The line is fixed. Submitting.", "submit")
   return out
 
@@ -137,12 +148,9 @@ def copy_example(tok, old: str, new: str, path: str) -> tuple[np.ndarray, np.nda
   replace actions the demonstrations take for it."""
   from swejax.tokenizer import ChatBuilder  # pylint: disable=import-outside-toplevel
   chat = ChatBuilder(tok)
-  chat.user(f"Hint: in {path}, the line `{old}` should read `{new}`.")
-  for text in (format_action(f"The hint points at {path}. Let me open it.",
-                             f"open {shlex.quote(path)}"),
-               format_action(f"I replace `{old}` with `{new}`.",
-                             f"replace {shlex.quote(old)} {shlex.quote(new)}")):
-    chat.assistant_sampled(tok.encode(text) + [tok.im_end_id])
+  chat.user(_hint(path, old, new))
+  for step in (_open_step(path), _replace_step(old, new)):
+    chat.assistant_sampled(tok.encode(format_action(*step)) + [tok.im_end_id])
   r = chat.rendered()
   return np.asarray(r.ids, np.int32), np.asarray(r.loss_mask, np.float32)
 

@@ -16,7 +16,6 @@ import functools
 import json
 import os
 import shutil
-import struct
 import time
 from typing import Any, Callable, Sequence
 
@@ -26,6 +25,7 @@ import numpy as np
 import requests
 
 from swejax.model import hf
+from swejax.model import safetensors_io as st
 from swejax.model.config import ModelConfig
 from swejax.sampling.base import SamplerError
 
@@ -106,27 +106,7 @@ def iter_hf_arrays(params: Any, cfg: ModelConfig, dtype: str = "bfloat16", *,
 
 
 _EMBED, _HEAD = "model.embed_tokens.weight", "lm_head.weight"
-
-
-def _header(specs: dict[str, tuple[tuple[int, ...], np.dtype]]) -> tuple[bytes, dict]:
-  """The safetensors header (as swejax.model.safetensors_io.Writer lays it out) and each
-  tensor's absolute file offset."""
-  header: dict = {"__metadata__": {"format": "pt"}}
-  offsets, offset = {}, 0
-  for name, (shape, dtype) in specs.items():
-    size = int(np.prod(shape)) * dtype.itemsize
-    header[name] = {"dtype": _ST_DTYPES[np.dtype(dtype)], "shape": list(shape),
-                    "data_offsets": [offset, offset + size]}
-    offsets[name] = offset
-    offset += size
-  raw = json.dumps(header, separators=(",", ":")).encode()
-  raw += b" " * ((-len(raw)) % 8)
-  raw = struct.pack("<Q", len(raw)) + raw
-  return raw, {k: v + len(raw) for k, v in offsets.items()}
-
-
-_ST_DTYPES = {np.dtype(jnp.bfloat16): "BF16", np.dtype(np.float16): "F16",
-              np.dtype(np.float32): "F32"}
+_EXPORT_DTYPES = tuple(np.dtype(d) for d in (jnp.bfloat16, np.float16, np.float32))
 
 
 def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = "bfloat16",
@@ -141,7 +121,7 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   the checkpoint names lm_head.weight (swejax's server-side loader needs no copy).
   """
   dt = np.dtype(jnp.dtype(dtype))
-  if dt not in _ST_DTYPES:
+  if dt not in _EXPORT_DTYPES:
     raise ValueError(f"export dtype {dtype!r}: expected one of bfloat16, float16, float32")
   copy_head = cfg.tie_embeddings and tied_head
   specs = {}
@@ -149,7 +129,7 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
     specs[name] = (shape, dt)
     if name == _EMBED and copy_head:
       specs[_HEAD] = (shape, dt)
-  raw, offsets = _header(specs)
+  raw, offsets = st.header(specs)
   tmp = path + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
