@@ -4,6 +4,7 @@
     swejax eval  --config=... --workdir=DIR
     swejax tasks {synth,validate,...} ...
     swejax sandbox {setup,reap,...} ...
+    swejax convert SRC DST [--dtype=bfloat16]   # a Hugging Face checkpoint, rewritten
 
 `swejax --config=...` with no subcommand means `swejax train`.
 """
@@ -18,6 +19,7 @@ _COMMANDS = {
     "eval": "swejax.rl.evaluate",
     "tasks": "swejax.tasks.cli",
     "sandbox": "swejax.sandbox.cli",
+    "convert": "swejax.model.convert",
 }
 
 

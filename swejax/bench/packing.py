@@ -1,12 +1,14 @@
 """Packing efficiency on the demo's trajectories: best-fit decreasing vs one per row.
 
-    python -m swejax.bench.packing [--workdir=workdirs/demo] [--seq_len=8192]
+    python -m swejax.bench.packing [--workdir=workdirs/demo] [--seq_len=N] [--per_step=N]
 
 Reads every finished episode under WORKDIR/trajectories/ (the demo's, by default) and
-packs them as the learner would: in minibatches of the DAPO config's
-trajectories_per_step, each into rows of seq_len tokens. The last stdout line is JSON with
+packs them as the learner does (swejax.data.packing.pack_bins): in minibatches of the
+run's rl.trajectories_per_step, each into rows of its data.seq_len tokens (both read from
+WORKDIR/config.json unless given). The last stdout line is JSON with
 `packing_efficiency` (non-padding fraction of the packed rows), the same for plain
-padding (one trajectory per row, rows as long as seq_len) and `ratio_vs_padding`.
+padding (one trajectory per row, rows as long as seq_len), `ratio_vs_padding`, and the
+lower bound's efficiency (every step in ceil(tokens / seq_len) rows).
 """
 from __future__ import annotations
 
@@ -18,17 +20,29 @@ import sys
 
 import numpy as np
 
-from swejax.data.packing import best_fit_decreasing
+from swejax.data.packing import pack_bins
 from swejax.rl.episode import read_episodes
+
+
+def _run_config(workdir: str) -> dict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
 
 
 def main() -> None:
   ap = argparse.ArgumentParser()
   ap.add_argument("--workdir", default="workdirs/demo")
-  ap.add_argument("--seq_len", type=int, default=8192)
-  ap.add_argument("--per_step", type=int, default=64)
+  ap.add_argument("--seq_len", type=int, default=None, help="default: the run's data.seq_len")
+  ap.add_argument("--per_step", type=int, default=None,
+                  help="default: the run's rl.trajectories_per_step")
   ap.add_argument("--stages", default="dapo,rft,eval", help="trajectory file prefixes")
   args = ap.parse_args()
+  run = _run_config(args.workdir)
+  args.seq_len = args.seq_len or run.get("data", {}).get("seq_len", 8192)
+  args.per_step = args.per_step or run.get("rl", {}).get("trajectories_per_step", 64)
   files = sorted(glob.glob(os.path.join(args.workdir, "trajectories", "*.jsonl")))
   prefixes = tuple(args.stages.split(","))
   files = [f for f in files if os.path.basename(f).startswith(prefixes)]
@@ -38,11 +52,12 @@ def main() -> None:
              "bash launch/demo.sh)")
   rng = np.random.default_rng(0)
   order = rng.permutation(len(lengths))
-  rows, tokens = 0, 0
+  rows, tokens, bound = 0, 0, 0
   for k in range(0, len(order), args.per_step):
     step = [lengths[i] for i in order[k:k + args.per_step]]
-    rows += len(best_fit_decreasing(step, args.seq_len))
+    rows += len(pack_bins(step, args.seq_len))
     tokens += sum(step)
+    bound += -(-sum(step) // args.seq_len)
   eff = tokens / (rows * args.seq_len)
   padding = tokens / (len(lengths) * args.seq_len)
   print(json.dumps({
@@ -51,6 +66,7 @@ def main() -> None:
       "trajectories_per_step": args.per_step,
       "length_mean": float(np.mean(lengths)), "length_max": int(np.max(lengths)),
       "rows_packed": rows, "rows_padding": len(lengths), "packing_efficiency": eff,
+      "lower_bound_efficiency": tokens / (bound * args.seq_len),
       "padding_efficiency": padding, "ratio_vs_padding": eff / padding}))
 
 

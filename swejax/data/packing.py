@@ -1,4 +1,4 @@
-"""Packing trajectories into fixed [B, T] rows (best-fit decreasing).
+"""Packing trajectories into fixed [B, T] rows (best-fit decreasing, then minimum bin slack).
 
 A PackedBatch is the only thing the learner sees: tokens, positions, segment_ids,
 loss_mask, old_logprobs, advantages, all [B, T]; segment 0 is padding. A trajectory never
@@ -30,10 +30,7 @@ def best_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]
   Longest first; each item goes to the fullest bin that still has room (O(n log n) with a
   sorted list of free spaces).
   """
-  too_long = [i for i, n in enumerate(lengths) if n > capacity]
-  if too_long:
-    raise ValueError(f"trajectories {too_long[:5]} are longer than the row length {capacity} "
-                     f"(longest {max(lengths)}); raise data.seq_len or lower the context budget")
+  _check_lengths(lengths, capacity)
   order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
   free: list[tuple[int, int]] = []  # sorted (free space, bin id)
   bins: list[list[int]] = []
@@ -51,10 +48,66 @@ def best_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]
   return bins
 
 
+def _check_lengths(lengths: Sequence[int], capacity: int) -> None:
+  too_long = [i for i, n in enumerate(lengths) if n > capacity]
+  if too_long:
+    raise ValueError(f"trajectories {too_long[:5]} are longer than the row length {capacity} "
+                     f"(longest {max(lengths)}); raise data.seq_len or lower the context budget")
+
+
+def minimum_bin_slack(lengths: Sequence[int], capacity: int, *,
+                      budget: int = 4000) -> list[list[int]]:
+  """Bins filled one at a time (Gupta and Ho's minimum bin slack): each bin takes the
+  longest item left plus the subset of the others that leaves the least free space,
+  searched depth-first in decreasing length with `budget` nodes per bin."""
+  _check_lengths(lengths, capacity)
+  left = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+  bins = []
+  while left:
+    first, rest = left[0], left[1:]
+    best_space, best = capacity - lengths[first], []
+    nodes = budget
+
+    def search(start: int, space: int, chosen: list[int]) -> bool:
+      nonlocal best_space, best, nodes
+      if space < best_space:
+        best_space, best = space, list(chosen)
+        if space == 0:
+          return True
+      for k in range(start, len(rest)):
+        nodes -= 1
+        if nodes < 0:
+          return True
+        n = lengths[rest[k]]
+        if n <= space and (k == start or lengths[rest[k - 1]] != n or rest[k - 1] in chosen):
+          chosen.append(rest[k])
+          if search(k + 1, space - n, chosen):
+            return True
+          chosen.pop()
+      return False
+
+    search(0, capacity - lengths[first], [])
+    bins.append([first] + best)
+    taken = set(best)
+    left = [i for i in rest if i not in taken]
+  return bins
+
+
+def pack_bins(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+  """The fewer bins of best-fit decreasing and, when that is above the lower bound
+  ceil(sum / capacity), minimum bin slack."""
+  bins = best_fit_decreasing(lengths, capacity)
+  if len(bins) > -(-sum(lengths) // capacity):
+    other = minimum_bin_slack(lengths, capacity)
+    if len(other) < len(bins):
+      bins = other
+  return bins
+
+
 def pack(seqs: Sequence[Sequence_], seq_len: int, *, num_rows: int | None = None
          ) -> dict[str, np.ndarray]:
   """[B, T] arrays; B is the bin count, or `num_rows` (padding rows added; error if fewer)."""
-  bins = best_fit_decreasing([len(s.tokens) for s in seqs], seq_len)
+  bins = pack_bins([len(s.tokens) for s in seqs], seq_len)
   rows = len(bins) if num_rows is None else num_rows
   if len(bins) > rows:
     raise ValueError(f"{len(seqs)} trajectories need {len(bins)} rows of {seq_len} tokens; "

@@ -124,11 +124,16 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, cfg: StepCo
     g0 = _constrain_like_params(
         jax.tree.map(lambda p: jnp.zeros(p.shape, acc_dtype(p)), state.params), cfg.model)
 
-    def body(carry, mb):
+    def accumulate(carry, mb):
       g_acc, m_acc = carry
       g, m = grad_fn(params_c, mb, num_tokens, cfg)
       g_acc = jax.tree.map(lambda a, b: a + b.astype(a.dtype), g_acc, g)
-      return (g_acc, losses.combine_metrics(m_acc, m)), None
+      return g_acc, losses.combine_metrics(m_acc, m)
+
+    def body(carry, mb):
+      # Microbatches of padding rows only (shape buckets) cost nothing: they are skipped.
+      return jax.lax.cond(jnp.any(mb["segment_ids"] > 0), accumulate,
+                          lambda carry, _: carry, carry, mb), None
 
     (grads, metrics), _ = jax.lax.scan(body, (g0, m0), batch)
   grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, state.params)

@@ -143,27 +143,72 @@ def code_lines(tasks: Sequence[Any], *, min_len: int = 8, max_len: int = 70
   return sorted(lines), sorted(paths)
 
 
-def copy_example(tok, old: str, new: str, path: str) -> tuple[np.ndarray, np.ndarray]:
-  """(token ids, loss mask): a hint naming `path`, `old` and `new`, then the open and
-  replace actions the demonstrations take for it."""
+REPO_DIR = "/testbed"  # where the synthetic tasks' repositories live in their sandboxes
+
+
+COPY_SHAPES = ("episode", "hint")
+
+
+def copy_example(tok, old: str, new: str, path: str, *, shape: str = "episode",
+                 statement: Sequence[str] = (), file_lines: Sequence[str] | None = None,
+                 window: int = 12, system: str = "") -> tuple[np.ndarray, np.ndarray]:
+  """(token ids, loss mask) of one copy example naming `path`, `old` and `new`.
+
+  "episode": an episode's shape: `system` (the agent's system prompt) first, the issue
+  framing with `statement` lines before the hint, the open action, the window of
+  `file_lines` that `open` shows (when given), then the replace action; the replacement
+  is copied from as far back as in a real episode (hundreds of tokens).
+  "hint": the bare hint, then the open and replace actions (tens of tokens).
+  """
+  from swejax.agent import prompts  # pylint: disable=import-outside-toplevel
+  from swejax.agent.tools import swejax_tools  # pylint: disable=import-outside-toplevel
   from swejax.tokenizer import ChatBuilder  # pylint: disable=import-outside-toplevel
+  if shape not in COPY_SHAPES:
+    raise ValueError(f"warm_start.copy_shape: {shape!r} is not one of {COPY_SHAPES}")
   chat = ChatBuilder(tok)
-  chat.user(_hint(path, old, new))
-  for step in (_open_step(path), _replace_step(old, new)):
-    chat.assistant_sampled(tok.encode(format_action(*step)) + [tok.im_end_id])
+  if shape == "hint":
+    chat.user(_hint(path, old, new))
+  else:
+    if system:
+      chat.system(system)
+    issue = "\n".join(statement) + ("\n\n" if statement else "") + _hint(path, old, new)
+    chat.user(prompts.first_message(issue, REPO_DIR))
+  chat.assistant_sampled(tok.encode(format_action(*_open_step(path))) + [tok.im_end_id])
+  if shape == "episode" and file_lines is not None:
+    shown = f"{REPO_DIR}/{path}"
+    start, end = swejax_tools.window_bounds(1, len(file_lines), window)
+    view = swejax_tools.render(shown, list(file_lines), start, end)
+    chat.user(prompts.render_observation(view, exit_code=0, timed_out=False, timeout=0.0,
+                                         cwd=REPO_DIR, open_file=shown, max_chars=0))
+  chat.assistant_sampled(tok.encode(format_action(*_replace_step(old, new))) + [tok.im_end_id])
   r = chat.rendered()
   return np.asarray(r.ids, np.int32), np.asarray(r.loss_mask, np.float32)
 
 
-def copy_corpus(tok, lines: Sequence[str], paths: Sequence[str], n: int, seed: int):
-  """n copy examples (swejax.data.packing.Sequence_) over random pairs of `lines`."""
+def copy_corpus(tok, lines: Sequence[str], paths: Sequence[str], n: int, seed: int, *,
+                shape: str = "episode", window: int = 12, system: str = ""):
+  """n copy examples (swejax.data.packing.Sequence_) over random pairs of `lines`.
+
+  In the "episode" shape, a few random lines stand for the issue's text and a file of
+  12-120 random lines holds the old one (anywhere, often below the window `open` shows).
+  """
   from swejax.data.packing import Sequence_  # pylint: disable=import-outside-toplevel
   if len(lines) < 2 or not paths:
     raise ValueError(f"copy corpus: need >= 2 code lines and a path, got {len(lines)} lines")
+  if shape not in COPY_SHAPES:
+    raise ValueError(f"warm_start.copy_shape: {shape!r} is not one of {COPY_SHAPES}")
   rng = np.random.default_rng(seed)
   out = []
   for _ in range(n):
     a, b = rng.choice(len(lines), 2, replace=False)
-    ids, mask = copy_example(tok, lines[a], lines[b], paths[rng.integers(len(paths))])
+    extra = {}
+    if shape == "episode":
+      statement = ["```python", *(lines[i] for i in rng.choice(len(lines), rng.integers(1, 9))),
+                   "```"]
+      body = [lines[i] for i in rng.choice(len(lines), rng.integers(11, 120))]
+      body.insert(int(rng.integers(len(body) + 1)), lines[a])
+      extra = dict(statement=statement, file_lines=body, window=window, system=system)
+    ids, mask = copy_example(tok, lines[a], lines[b], paths[rng.integers(len(paths))],
+                             shape=shape, **extra)
     out.append(Sequence_(tokens=ids, loss_mask=mask, logprobs=np.zeros(len(ids), np.float32)))
   return out

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from swejax import learner
+from swejax.agent import prompts
 from swejax.learner import build as learner_build
 from swejax.rl import evaluation, learn
 from swejax.rl.episode import Episode, EpisodeLog, read_episodes
@@ -237,12 +238,15 @@ class Run:
     records = []
     per_step = per_step or self.config.learner.sft_trajectories_per_step
     total = epochs * -(-len(samples) // per_step)
+    t0 = time.monotonic()
     for epoch in range(epochs):
       for mb in learn.minibatches(samples, per_step, seed=self.config.seed + epoch):
         batch, eff = learn.packed_step_batch(mb, d.seq_len, d.microbatch_rows)
         records.append(dict(self.learner.step(batch), packing_efficiency=eff))
         if len(records) % 25 == 0 or len(records) == total:
-          print(f"   sft {len(records)}/{total}: loss {records[-1]['loss']:.3f}", flush=True)
+          rate = (time.monotonic() - t0) / len(records)
+          print(f"   sft {len(records)}/{total}: loss {records[-1]['loss']:.3f} "
+                f"({rate:.2f} s/step)", flush=True)
     self.ls.optim_stage = stage
     return learn.mean_metrics(records) if records else {}
 
@@ -262,7 +266,12 @@ class Run:
     if w.get("copy_examples", 0):  # see swejax.rl.demo: copying before imitation
       from swejax.rl import demo  # pylint: disable=import-outside-toplevel
       lines, paths = demo.code_lines(self.data.pool)
-      corpus = demo.copy_corpus(self.tok, lines, paths, w.copy_examples, self.config.seed)
+      a = self.config.agent
+      system = prompts.system_prompt(window=a.window, command_timeout=a.command_timeout,
+                                     style=a.system_prompt)
+      corpus = demo.copy_corpus(self.tok, lines, paths, w.copy_examples, self.config.seed,
+                                shape=w.get("copy_shape", "episode"), window=a.window,
+                                system=system)
       copying = self._sft("warm_start", corpus, 1, per_step=w.copy_per_step)
     metrics = self._sft("warm_start", eps, w.epochs, fresh=not copying)
     self.push_weights()
@@ -301,7 +310,7 @@ class Run:
     eps = [e for v in out.groups.values() for e in v]
     kept = [e for e in eps if e.resolved]
     t1 = time.monotonic()
-    metrics = self._sft("rft", kept, r.epochs)
+    metrics = self._sft("rft", kept, r.epochs, per_step=r.get("trajectories_per_step"))
     t2 = time.monotonic()
     sync = self.push_weights()
     self.metrics.write(dict(stage="rft", iteration=0, sampled=len(eps), kept=len(kept),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import hashlib
 import threading
 import time
 from typing import Any, Callable, Protocol, Sequence
@@ -48,6 +49,7 @@ class RolloutConfig:
   format_errors_trainable: bool = True  # RFT masks the turns that produced a format error
   system_prompt: str = "full"  # or "brief" (swejax.agent.prompts.SYSTEM_PROMPTS)
   grade: bool = True  # False: no tests run (warm-start demonstrations are SFT data either way)
+  grade_cache: bool = True  # a (task, patch) pair already graded in this run is not rerun
 
 
 class Policy(Protocol):
@@ -75,6 +77,46 @@ def episode_seed(base: int, stage: str, iteration: int, task_id: str, group: int
   return zlib.crc32(key) & 0x7FFFFFFF
 
 
+@dataclasses.dataclass(frozen=True)
+class Graded:
+  """What an episode keeps of its grading."""
+  resolved: bool
+  reason: str
+  exit_code: int | None = None
+  cached: bool = False  # the verdict of an identical patch graded earlier in the run
+
+
+class _GradeCache:
+  """One grading per (task, patch) in a run; concurrent duplicates wait for the first.
+
+  The tests of a validated task are deterministic for a given tree, and the G episodes of
+  a group often submit the same patch (the gold one or none at all). Infrastructure
+  failures are never cached: the next episode with that patch grades again.
+  """
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._entries: dict[tuple[str, str, str], cf.Future] = {}
+
+  def get(self, key, compute: Callable[[], Graded]) -> Graded:
+    with self._lock:
+      future = self._entries.get(key)
+      owner = future is None
+      if owner:
+        future = self._entries[key] = cf.Future()
+    if not owner:
+      return dataclasses.replace(future.result(), cached=True)
+    try:
+      graded = compute()
+    except BaseException as e:
+      with self._lock:
+        del self._entries[key]
+      future.set_exception(e)
+      raise
+    future.set_result(graded)
+    return graded
+
+
 class Sandboxes:
   """Opens the sandboxes of a run: through one DockerPool (per-host caps over one or more
   DOCKER_HOST-style URLs) when the backend is Docker, else the local backend."""
@@ -89,6 +131,7 @@ class Sandboxes:
     elif resolve_backend(backend) == "docker":
       self.pool = DockerPool(None, per_host=per_host)
     self.backend = "docker" if self.pool is not None else "local"
+    self._cache = _GradeCache()
 
   def open(self, task, **options):
     from swejax.sandbox import BASE_IMAGE, open_sandbox  # pylint: disable=import-outside-toplevel
@@ -108,6 +151,7 @@ class Sandboxes:
     return sb
 
   def grade(self, task, patch: str, timeout: float):
+    """The task's tests on `patch` in a fresh sandbox (a swejax.tasks.GradeResult)."""
     from swejax.tasks import grade  # pylint: disable=import-outside-toplevel
     from swejax.tasks.grading import GRADE_TAIL_CHARS  # pylint: disable=import-outside-toplevel
     try:  # a long test summary must not be cut: the grader reads its end
@@ -115,6 +159,25 @@ class Sandboxes:
     except SandboxError as e:
       raise InfraError(f"{task.instance_id}: opening the grading sandbox: {e}") from e
     return grade(task, patch, timeout=timeout, sandbox=sandbox)
+
+  def verdict(self, task, patch: str, timeout: float, *, cache: bool = True) -> Graded:
+    """grade() as an episode needs it. An empty patch is unresolved without a run (a
+    validated task's FAIL_TO_PASS tests fail on the base commit); with `cache`, a patch
+    graded before for the same task is not graded again. Raises InfraError."""
+    if not patch.strip():
+      return Graded(resolved=False, reason="empty_patch")
+
+    def compute() -> Graded:
+      result = self.grade(task, patch, timeout)
+      if result.infra_error:
+        raise InfraError(f"{task.instance_id}: grading failed: {result.infra_error}")
+      return Graded(resolved=bool(result.resolved), reason=result.reason,
+                    exit_code=getattr(result, "exit_code", None))
+
+    if not cache:
+      return compute()
+    key = (task.instance_id, task.base_commit, hashlib.sha256(patch.encode()).hexdigest())
+    return self._cache.get(key, compute)
 
 
 def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutConfig,
@@ -169,12 +232,13 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
   except (SandboxError, SamplerError, cf.TimeoutError, OSError, docker.errors.DockerException) as e:
     raise InfraError(f"{session}: {type(e).__name__}: {e}") from e
   t_grade = time.monotonic()
-  resolved, exit_code = False, None
+  graded = Graded(resolved=False, reason="not_graded")
   if cfg.grade:
-    graded = sandboxes.grade(task, patch, cfg.grade_timeout)
-    if graded.infra_error:
-      raise InfraError(f"{session}: grading failed: {graded.infra_error}")
-    resolved, exit_code = bool(graded.resolved), getattr(graded, "exit_code", None)
+    try:
+      graded = sandboxes.verdict(task, patch, cfg.grade_timeout, cache=cfg.grade_cache)
+    except InfraError as e:
+      raise InfraError(f"{session}: {e}") from e
+  resolved = graded.resolved
   t_grade = time.monotonic() - t_grade
   r = 1.0 if resolved else 0.0
   r_len = length_penalty(turns, threshold=cfg.length_threshold, max_turns=cfg.max_turns)
@@ -187,7 +251,8 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
       reward=r + r_len, reward_parts={"resolved": r, "length": r_len},
       version=int(version or 0), format_errors=format_errors,
       seconds=time.monotonic() - start, stage=stage, iteration=iteration,
-      grade={"exit_code": exit_code, "seconds": t_grade, "graded": cfg.grade})
+      grade={"exit_code": graded.exit_code, "seconds": t_grade, "graded": cfg.grade,
+             "reason": graded.reason, "cached": graded.cached})
 
 
 @dataclasses.dataclass

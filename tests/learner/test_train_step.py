@@ -84,6 +84,28 @@ def test_accumulation_equals_one_big_batch():
       assert np.linalg.norm(upd_big) > 1e-3
 
 
+def test_padding_microbatches_change_nothing_and_are_skipped():
+  cfg = _model()
+  step_cfg = learner.StepConfig(model=cfg, loss="dapo", eps_low=0.2, eps_high=0.3)
+  params = model_lib.init_params(cfg, jax.random.key(1))
+  batch = learner.split_microbatches(_batch(np.random.default_rng(0), 2, 32, cfg.vocab_size,
+                                            params, cfg), 2)
+  pad = {k: np.zeros_like(v) for k, v in batch.items()}
+  # Poisoned padding: a microbatch that was computed would turn the loss into NaN.
+  pad["old_logprobs"][:] = np.nan
+  pad["advantages"][:] = np.nan
+  padded = {k: np.concatenate([v, pad[k]]) for k, v in batch.items()}  # 4 microbatches
+  tx = learner.make_tx(cfg, OPTIM)
+  step = jax.jit(functools.partial(learner.train_step, cfg=step_cfg, tx=tx))
+  state = learner.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                             opt_state=tx.init(params))
+  out, m = step(state, batch)
+  out_p, m_p = step(state, padded)
+  assert {k: float(v) for k, v in m.items()} == {k: float(v) for k, v in m_p.items()}
+  assert all(np.isfinite(float(v)) for v in m_p.values())
+  np.testing.assert_array_equal(_flat(out_p.params), _flat(out.params))
+
+
 def _run(mesh_section, devices, cfg, tx, step_cfg, batches, params):
   mesh = learner.make_mesh(mesh_section, devices=devices)
   state = learner.init_state(cfg, tx, mesh, jax.random.key(0), params=params)
