@@ -135,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
   # 256 and 512 tie on the train step here (fewer, larger blocks vs less causal waste).
   p.add_argument("--block", type=int, default=512, help="blockwise attention block size")
   p.add_argument("--logprob_chunk", type=int, default=512)
+  p.add_argument("--unroll", type=int, default=1, help="model scan_unroll (layers per step)")
   args = p.parse_args(argv)
 
   cfg = model_lib.get_config(args.preset, attention=args.attention, attention_block_q=args.block,
-                             attention_block_k=args.block,
+                             attention_block_k=args.block, scan_unroll=args.unroll,
                              max_position_embeddings=max(args.seq_len, 2048))
   if not 20e6 <= cfg.num_params <= 100e6:
     print(f"note: preset {args.preset!r} has {cfg.num_params / 1e6:.1f}M parameters "
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
   out = {
       "bench": "learner", "preset": args.preset, "params": cfg.num_params,
       "seq_len": args.seq_len, "rows": args.rows, "attention": args.attention,
-      "block": args.block, "logprob_chunk": args.logprob_chunk,
+      "block": args.block, "logprob_chunk": args.logprob_chunk, "scan_unroll": args.unroll,
       "tokens_per_s": round(tokens / t_jax, 1), "torch_tokens_per_s": round(tokens / t_torch, 1),
       "ratio_vs_torch": round(t_torch / t_jax, 3),
       "step_s": round(t_jax, 4), "torch_step_s": round(t_torch, 4),

@@ -3,9 +3,10 @@
     python -m swejax.bench.packing [--workdir=workdirs/demo] [--seq_len=N] [--per_step=N]
 
 Reads every finished episode under WORKDIR/trajectories/ (the demo's, by default) and
-packs them as the learner does (swejax.data.packing.pack_bins): in minibatches of the
-run's rl.trajectories_per_step, each into rows of its data.seq_len tokens (both read from
-WORKDIR/config.json unless given). The last stdout line is JSON with
+packs them as the learner does: each file's trajectories (one stage iteration) in
+minibatches of the run's rl.trajectories_per_step (swejax.rl.learn.minibatches, with its
+row-saving swaps), each into rows of its data.seq_len tokens (swejax.data.packing.pack_bins;
+both settings read from WORKDIR/config.json unless given). The last stdout line is JSON with
 `packing_efficiency` (non-padding fraction of the packed rows), the same for plain
 padding (one trajectory per row, rows as long as seq_len), `ratio_vs_padding`, and the
 lower bound's efficiency (every step in ceil(tokens / seq_len) rows).
@@ -20,7 +21,8 @@ import sys
 
 import numpy as np
 
-from swejax.data.packing import pack_bins
+from swejax.data.packing import Sequence_, pack_bins
+from swejax.rl.learn import minibatches
 from swejax.rl.episode import read_episodes
 
 
@@ -46,18 +48,21 @@ def main() -> None:
   files = sorted(glob.glob(os.path.join(args.workdir, "trajectories", "*.jsonl")))
   prefixes = tuple(args.stages.split(","))
   files = [f for f in files if os.path.basename(f).startswith(prefixes)]
-  lengths = [e.num_tokens for f in files for e in read_episodes(f)]
+  # Each file is one stage iteration's trajectories, made into steps as the learner does.
+  per_file = [[e.num_tokens for e in read_episodes(f)] for f in files]
+  lengths = [n for ls in per_file for n in ls]
   if not lengths:
     sys.exit(f"no trajectories under {args.workdir}/trajectories (run the demo first: "
              "bash launch/demo.sh)")
-  rng = np.random.default_rng(0)
-  order = rng.permutation(len(lengths))
   rows, tokens, bound = 0, 0, 0
-  for k in range(0, len(order), args.per_step):
-    step = [lengths[i] for i in order[k:k + args.per_step]]
-    rows += len(pack_bins(step, args.seq_len))
-    tokens += sum(step)
-    bound += -(-sum(step) // args.seq_len)
+  for it, ls in enumerate(per_file):
+    items = [Sequence_(tokens=np.zeros(n, np.int32), loss_mask=np.zeros(n, np.float32),
+                       logprobs=np.zeros(n, np.float32)) for n in ls]
+    for step in minibatches(items, args.per_step, seed=it, seq_len=args.seq_len):
+      step_lengths = [len(s.tokens) for s in step]
+      rows += len(pack_bins(step_lengths, args.seq_len))
+      tokens += sum(step_lengths)
+      bound += -(-sum(step_lengths) // args.seq_len)
   eff = tokens / (rows * args.seq_len)
   padding = tokens / (len(lengths) * args.seq_len)
   print(json.dumps({

@@ -68,6 +68,7 @@ class ModelConfig:
   attention_block_q: int = 512
   attention_block_k: int = 512
   remat: str = "none"  # "none" | "full" | "dots" | "dots_no_batch"
+  scan_unroll: int = 1  # layers per iteration of the layer scan (XLA fuses across them)
   rules: tuple[tuple[str, Any], ...] = DEFAULT_RULES
   # Special tokens (Qwen2.5's ids for the published models).
   bos_token_id: int = 151643
@@ -89,6 +90,8 @@ class ModelConfig:
                        f"got {self.attention!r}")
     if self.remat not in ("none", "full", "dots", "dots_no_batch"):
       raise ValueError(f"remat must be none|full|dots|dots_no_batch, got {self.remat!r}")
+    if not (isinstance(self.scan_unroll, int) and 1 <= self.scan_unroll):
+      raise ValueError(f"scan_unroll must be an int >= 1, got {self.scan_unroll!r}")
     if isinstance(self.rope_scaling, dict):
       object.__setattr__(self, "rope_scaling", RopeScaling(**self.rope_scaling))
     object.__setattr__(self, "rules", tuple(

@@ -162,6 +162,7 @@ class Decoder(nn.Module):
       block = nn.remat(Block, policy=_REMAT_POLICIES[cfg.remat], prevent_cse=False)
     stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
                     in_axes=(nn.broadcast, nn.broadcast, nn.broadcast), length=cfg.num_layers,
+                    unroll=min(cfg.scan_unroll, cfg.num_layers),
                     metadata_params={nn.PARTITION_NAME: "layers"})
     x_btd, _ = stack(cfg, name="layers")(x_btd, cos, sin, segment_ids)
     return RMSNorm(cfg, name="final_norm")(x_btd)

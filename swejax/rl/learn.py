@@ -40,10 +40,58 @@ def to_sequence(s: Sample) -> packing.Sequence_:
                            logprobs=np.asarray(e.logprobs, np.float32), advantage=s.advantage)
 
 
-def minibatches(samples: Sequence[Any], per_step: int, seed: int) -> list[list[Any]]:
-  """Shuffled minibatches of `per_step` trajectories (the last one may be smaller)."""
+def sample_length(s: Any) -> int:
+  return s.episode.num_tokens if isinstance(s, Sample) else len(s.tokens)
+
+
+def minibatches(samples: Sequence[Any], per_step: int, seed: int, *,
+                seq_len: int | None = None) -> list[list[Any]]:
+  """Shuffled minibatches of `per_step` trajectories (the last one may be smaller).
+
+  With `seq_len`, trajectories are then swapped between minibatches (sizes unchanged)
+  while that saves packed rows of `seq_len` tokens: each step's tail row is otherwise
+  mostly padding (see fewer_rows)."""
   order = np.random.default_rng(seed).permutation(len(samples))
-  return [[samples[i] for i in order[k:k + per_step]] for k in range(0, len(order), per_step)]
+  steps = [list(order[k:k + per_step]) for k in range(0, len(order), per_step)]
+  if seq_len and len(steps) > 1:
+    steps = fewer_rows(steps, [sample_length(s) for s in samples], seq_len)
+  return [[samples[i] for i in step] for step in steps]
+
+
+def fewer_rows(steps: list[list[int]], lengths: Sequence[int], seq_len: int, *,
+               tries: int = 16) -> list[list[int]]:
+  """`steps` (lists of item indices) with items swapped between them, one pair at a time,
+  whenever a swap lets one step pack into a row fewer while the other keeps its rows.
+  Deterministic; each step keeps its size. The swap moves the fewest tokens that can
+  free the row, so the steps stay close to the shuffled ones."""
+  steps = [list(s) for s in steps]
+  n = np.asarray(lengths, np.int64)
+  rows = [len(packing.pack_bins(n[s].tolist(), seq_len)) for s in steps]
+  for _ in range(4 * len(steps)):
+    improved = False
+    for a in range(len(steps)):
+      need = int(n[steps[a]].sum()) - (rows[a] - 1) * seq_len  # tokens to move out of a
+      for b in range(len(steps)):
+        room = rows[b] * seq_len - int(n[steps[b]].sum())
+        if b == a or room < need:
+          continue
+        delta = n[steps[a]][:, None] - n[steps[b]][None, :]  # [i in a, j in b]
+        ii, jj = np.nonzero((delta >= need) & (delta <= room))
+        for k in np.argsort(delta[ii, jj], kind="stable")[:tries]:
+          i, j = int(ii[k]), int(jj[k])
+          sa, sb = list(steps[a]), list(steps[b])
+          sa[i], sb[j] = steps[b][j], steps[a][i]
+          ra = len(packing.pack_bins(n[sa].tolist(), seq_len))
+          rb = len(packing.pack_bins(n[sb].tolist(), seq_len))
+          if ra + rb < rows[a] + rows[b]:
+            steps[a], steps[b], rows[a], rows[b] = sa, sb, ra, rb
+            improved = True
+            break
+        if improved:
+          break
+    if not improved:
+      break
+  return steps
 
 
 def packed_step_batch(samples: Sequence[Sample | packing.Sequence_], seq_len: int,

@@ -240,7 +240,11 @@ class Run:
     total = epochs * -(-len(samples) // per_step)
     t0 = time.monotonic()
     for epoch in range(epochs):
-      for mb in learn.minibatches(samples, per_step, seed=self.config.seed + epoch):
+      # Row-saving swaps between the steps of an epoch, when it has few (RFT; not the
+      # warm start's hundreds of steps, whose tail rows are a small share).
+      few = len(samples) <= 16 * per_step
+      for mb in learn.minibatches(samples, per_step, seed=self.config.seed + epoch,
+                                  seq_len=d.seq_len if few else None):
         batch, eff = learn.packed_step_batch(mb, d.seq_len, d.microbatch_rows)
         records.append(dict(self.learner.step(batch), packing_efficiency=eff))
         if len(records) % 25 == 0 or len(records) == total:
@@ -363,7 +367,7 @@ class Run:
     d = self.config.data
     records, mismatch = [], {}
     for mb in learn.minibatches(samples, c.trajectories_per_step,
-                                seed=self.config.seed * 7919 + it):
+                                seed=self.config.seed * 7919 + it, seq_len=d.seq_len):
       batch, eff = learn.packed_step_batch(mb, d.seq_len, d.microbatch_rows)
       records.append(dict(self.learner.step(batch), packing_efficiency=eff))
     if records:  # the first step's gap is before any update: the sampler/learner mismatch

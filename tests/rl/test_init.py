@@ -11,11 +11,24 @@ from swejax.learner import build
 from swejax.rl import loop
 
 
-def _demo_config():
+def _demo_config(variant="smoke"):
   spec = importlib.util.spec_from_file_location("demo_config", "configs/demo.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config("smoke")
+  return module.get_config(variant)
+
+
+def test_the_default_demo_starts_from_the_shipped_base_model():
+  config = _demo_config("default")
+  assert config.model.init == "embedded:demo_base" and config.stages.startswith("eval:base")
+  cfg = build.model_config(config.model)
+  mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
+  params = loop.initial_params(config.model.init, cfg, mesh)  # the architecture is checked
+  # Shipped in bfloat16: every weight is exactly representable in it, and none is zero.
+  for leaf in jax.tree.leaves(params):
+    x = np.asarray(leaf, np.float32)
+    np.testing.assert_array_equal(x, np.asarray(x.astype(jax.numpy.bfloat16), np.float32))
+    assert np.abs(x).max() > 0
 
 
 def test_initial_params_are_the_checkpoints(tmp_path):
