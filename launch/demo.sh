@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default, from a fresh clone: installs what it needs, then trains a tiny
-# model on synthetic tasks through warm start, RFT and DAPO on this machine's CPU.
+# model on synthetic tasks on this machine's CPU: the embedded base model (the warm
+# start's result, swejax/assets/demo_base) -> eval -> RFT -> eval -> DAPO -> eval.
 #   bash launch/demo.sh [extra flags, e.g. --config.rl.iterations=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
