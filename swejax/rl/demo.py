@@ -195,8 +195,6 @@ def copy_corpus(tok, lines: Sequence[str], paths: Sequence[str], n: int, seed: i
   from swejax.data.packing import Sequence_  # pylint: disable=import-outside-toplevel
   if len(lines) < 2 or not paths:
     raise ValueError(f"copy corpus: need >= 2 code lines and a path, got {len(lines)} lines")
-  if shape not in COPY_SHAPES:
-    raise ValueError(f"warm_start.copy_shape: {shape!r} is not one of {COPY_SHAPES}")
   rng = np.random.default_rng(seed)
   out = []
   for _ in range(n):
