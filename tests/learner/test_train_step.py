@@ -232,4 +232,6 @@ def test_logprobs_step_matches_token_logprobs():
   for i in range(2):
     want = learner.token_logprobs(params, cfg, batch["tokens"][i], batch["positions"][i],
                                   batch["segment_ids"][i])
-    np.testing.assert_allclose(got[i], want, atol=1e-6)
+    # Log-probabilities near -log(vocab) ~ -9: float32 spacing there is ~1e-6, and the
+    # batched step may sum in another order (a few ulps), so the bound is relative.
+    np.testing.assert_allclose(got[i], want, rtol=1e-6, atol=1e-6)
