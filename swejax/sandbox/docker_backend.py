@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import shlex
 import tarfile
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from docker.types import DriverConfig, LogConfig, Mount
 
 from swejax.sandbox import files
 from swejax.sandbox.base import RunResult, SandboxError
+from swejax.sandbox.docker_session import SERVER, SessionEnded, ShellSession
 from swejax.sandbox.exec_stream import RawExecConnector, pump
 from swejax.sandbox.limits import Limits
 from swejax.sandbox.output import OutputCap
@@ -42,6 +44,26 @@ exit "$rc"
 _MARKER = re.compile(rb"swejax-exit (\d+)\n\Z")
 HOST_GRACE_S = 5.0  # host deadline = timeout + this (the wrapper needs timeout + 2)
 _KILL_WAIT_S = 5.0
+_CALL_TIMEOUT_S = 60.0  # a file transfer through the session
+_SESSION_FILE_MAX = 8 << 20  # larger files go through the engine's archive calls
+# Exit 2: missing, 3: a directory, 4: over max_bytes (the size printed); else the engine
+# path decides (its errors are the reference).
+_READ_SCRIPT = """f={path}
+if [ -f "$f" ]; then
+  s=$(wc -c <"$f") || exit 5
+  [ "$s" -le {max} ] || {{ printf '%s' "$s"; exit 4; }}
+  exec cat -- "$f"
+fi
+[ -d "$f" ] && exit 3
+[ -e "$f" ] || exit 2
+exit 5
+"""
+# stdin is the content: written beside the target, then renamed over it (-T: never into
+# a directory of that name).
+_WRITE_SCRIPT = """mkdir -p -- {parent} 2>/dev/null
+t={parent}/.swejax-write.$$
+cat >"$t" && chmod {mode} "$t" && mv -fT -- "$t" {target} || {{ rm -f -- "$t"; exit 1; }}
+"""
 
 
 def tmpfs_volume(target: str, size: int, mode: str) -> Mount:
@@ -54,6 +76,7 @@ class DockerSandbox:
   """A running container; `run` is serialized (the cleanup kills all but PID 1)."""
 
   isolation = "docker"
+  persistent_shell = True  # commands and small files through one session (docker_session)
 
   def __init__(self, client: docker.DockerClient, connector: RawExecConnector,
                container_id: str, name: str, limits: Limits, workdir: str,
@@ -65,6 +88,8 @@ class DockerSandbox:
     self._close_lock = threading.Lock()
     self._closed = False
     self._dead: str | None = None
+    self._shell: ShellSession | None = None
+    self._shell_failed = False
     # How often the host had to step in (the wrapper is expected to do the work).
     self.interventions = {"host_kills": 0, "limit_raises": 0, "container_kills": 0}
 
@@ -78,19 +103,13 @@ class DockerSandbox:
     with self._lock:
       self._check_usable()
       start = time.monotonic()
-      exec_id = self._exec_create(["bash", "-c", WRAPPER, "swejax-run", cmd, f"{timeout:.3f}"])
       cap = OutputCap(self.limits.head_chars, self.limits.tail_chars)
       watch = _Watch(self, start + timeout + HOST_GRACE_S)
-      sock, initial = self._connector.start(exec_id)
-      try:
-        pump(sock, initial, watch.on_frame(cap), watch.deadline, watch.on_deadline)
-      finally:
-        sock.close()
-      if self._closed:  # by another thread, while the command ran
-        raise SandboxError(f"sandbox {self.name} was closed while a command ran")
-      exit_code = 137 if self._dead else self._exit_code(exec_id)
-      if not self._dead and (watch.stage or watch.wrapper_exit() != exit_code):
-        self._kill_all()  # the wrapper did not finish its own cleanup
+      session = self._session()
+      if session is not None:
+        exit_code = self._run_in_session(session, cmd, timeout, cap, watch)
+      else:
+        exit_code = self._run_exec(cmd, timeout, cap, watch)
       seconds = time.monotonic() - start
       timed_out = watch.stage > 0 or (exit_code in (124, 137) and seconds >= timeout)
       output = cap.text()
@@ -99,6 +118,99 @@ class DockerSandbox:
       return RunResult(output=output, exit_code=124 if timed_out else exit_code,
                        timed_out=timed_out, truncated=cap.cut_chars > 0,
                        cut_chars=cap.cut_chars, seconds=seconds)
+
+  def _run_exec(self, cmd: str, timeout: float, cap: OutputCap, watch: "_Watch") -> int:
+    """One exec of WRAPPER: the path when no session can run."""
+    exec_id = self._exec_create(["bash", "-c", WRAPPER, "swejax-run", cmd, f"{timeout:.3f}"])
+    sock, initial = self._connector.start(exec_id)
+    try:
+      pump(sock, initial, watch.on_frame(cap), watch.deadline, watch.on_deadline)
+    finally:
+      sock.close()
+    if self._closed:  # by another thread, while the command ran
+      raise SandboxError(f"sandbox {self.name} was closed while a command ran")
+    exit_code = 137 if self._dead else self._exit_code(exec_id)
+    if not self._dead and (watch.stage or watch.wrapper_exit() != exit_code):
+      self._kill_all()  # the wrapper did not finish its own cleanup
+    return exit_code
+
+  def _run_in_session(self, session: ShellSession, cmd: str, timeout: float, cap: OutputCap,
+                      watch: "_Watch") -> int:
+    try:
+      exit_code = session.request(cmd, timeout, cap.feed, watch.deadline, watch.on_deadline)
+    except SessionEnded:
+      exit_code = None
+    if self._closed:
+      raise SandboxError(f"sandbox {self.name} was closed while a command ran")
+    if exit_code is not None and not watch.stage:
+      return exit_code
+    # The command killed the session's loop (so its cleanup never ran), or the host
+    # killed everything at the deadline: kill what may be left, as for a killed wrapper.
+    self._drop_session()
+    if self._dead:
+      return 137
+    code = self._exit_code(session.exec_id) if exit_code is None else exit_code
+    self._kill_all()
+    return code
+
+  # -- the session --------------------------------------------------------------------
+  def _session(self) -> ShellSession | None:
+    """The live session, opening one if needed; None when sessions do not work here."""
+    if self._shell is not None and self._shell.alive:
+      return self._shell
+    self._drop_session()
+    if not self.persistent_shell or self._shell_failed:
+      return None
+    try:
+      exec_id = self._api.exec_create(self.id, ["bash", "-c", SERVER], stdin=True, stdout=True,
+                                      stderr=True, workdir=self.workdir)["Id"]
+      sock, initial = self._connector.start(exec_id)
+    except (docker.errors.APIError, SandboxError):
+      self._shell_failed = True
+      return None
+    shell = ShellSession(exec_id, sock, initial)
+    try:  # a round trip proves the loop runs here (bash, base64, head, timeout)
+      ok = shell.request("", 30.0, lambda _: None, lambda: time.monotonic() + 30.0,
+                         lambda: True) == 0
+    except SessionEnded:
+      ok = False
+    if not ok:
+      shell.close()
+      self._shell_failed = True
+      return None
+    self._shell = shell
+    return shell
+
+  def _drop_session(self) -> None:
+    shell, self._shell = self._shell, None
+    if shell is not None:
+      shell.close()
+
+  def _session_call(self, script: str, stdin: bytes = b"",
+                    limit: int = 1 << 20) -> tuple[int, bytes] | None:
+    """A helper script in the session: (exit status, raw output), None when the session
+    cannot answer (the caller then takes the engine's own path)."""
+    session = self._session()
+    if session is None:
+      return None
+    out = bytearray()
+    too_long = False
+
+    def collect(data: bytes) -> None:
+      nonlocal too_long
+      if len(out) + len(data) > limit:
+        too_long = True
+      else:
+        out.extend(data)
+
+    deadline = time.monotonic() + _CALL_TIMEOUT_S + HOST_GRACE_S
+    try:
+      code = session.request(script, _CALL_TIMEOUT_S, collect, lambda: deadline,
+                             lambda: True, stdin=stdin)
+    except SessionEnded:
+      self._drop_session()
+      return None
+    return None if too_long else (code, bytes(out))
 
   def _exec_create(self, argv: list[str]) -> str:
     try:
@@ -121,6 +233,8 @@ class DockerSandbox:
   def _kill_all(self) -> None:
     """Kills every process but PID 1 from a fresh exec, making room for it if needed."""
     self.interventions["host_kills"] += 1
+    if self._shell is not None:  # `kill -9 -1` from the fresh exec ends its loop too
+      self._shell.alive = False  # (its socket may be in use: the next call drops it)
     if self._exec_ok(["bash", "-c", "kill -9 -1"]):
       return
     limits = self.limits  # pids or memory exhausted: the exec itself could not start
@@ -169,7 +283,21 @@ class DockerSandbox:
     target = files.resolve(self.workdir, path)
     with self._lock:
       self._check_usable()
-      for _ in range(16):
+      called = self._session_call(_READ_SCRIPT.format(path=shlex.quote(target),
+                                                      max=int(max_bytes)),
+                                  limit=min(max_bytes, _SESSION_FILE_MAX) + 64)
+      if called is not None:
+        code, out = called
+        if code == 0:
+          return out
+        if code == 2:
+          raise FileNotFoundError(f"{path}: no such file in the sandbox")
+        if code == 3:
+          raise IsADirectoryError(f"{path} is a directory in the sandbox")
+        if code == 4:
+          raise ValueError(f"{path} is {out.decode().strip()} bytes, more than "
+                           f"max_bytes={max_bytes}")
+      for _ in range(16):  # the engine's archive call: large or unusual files
         try:
           stream, stat = self._api.get_archive(self.id, target)
         except docker.errors.NotFound:
@@ -193,6 +321,15 @@ class DockerSandbox:
       data = data.encode()
     target = files.resolve(self.workdir, path)
     parent, name = posixpath.split(target)
+    if len(data) <= _SESSION_FILE_MAX:
+      with self._lock:
+        self._check_usable()
+        called = self._session_call(_WRITE_SCRIPT.format(
+            parent=shlex.quote(parent), target=shlex.quote(target), mode=f"{mode & 0o7777:o}"),
+            stdin=data)
+        if called is not None and called[0] == 0:
+          return
+    # the engine's archive call, also for every failure (it raises the precise error)
     self.put_archive(parent, files.one_file_tar(name, data, mode))
 
   def put_archive(self, dest: str, data: bytes | IO[bytes]) -> None:
@@ -244,6 +381,11 @@ class DockerSandbox:
       if "already in progress" not in str(err):
         raise SandboxError(f"sandbox {self.name}: cannot remove: {err}") from err
     finally:
+      if self._lock.acquire(blocking=False):  # else the running command's thread drops it
+        try:
+          self._drop_session()
+        finally:
+          self._lock.release()
       if self._on_close is not None:
         self._on_close()
 

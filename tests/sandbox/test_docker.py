@@ -197,3 +197,73 @@ def test_close_from_another_thread_aborts_a_running_command(client):
     sandbox.run("sleep 30", timeout=60)
   timer.join()
   assert not client.containers.list(all=True, filters={"label": f"{LABEL_RUN}=abort"})
+
+
+# -- the session loop (docker_session): one exec for the sandbox's commands and files -----
+
+def _count_execs(monkeypatch, sandbox) -> list[list[str]]:
+  made = []
+  create = sandbox._api.exec_create
+
+  def counting(container, cmd, **kwargs):
+    made.append(cmd)
+    return create(container, cmd, **kwargs)
+
+  monkeypatch.setattr(sandbox._api, "exec_create", counting)
+  return made
+
+
+def test_commands_and_small_files_share_one_exec(monkeypatch):
+  with open_sandbox("docker", memory="128m") as sandbox:
+    made = _count_execs(monkeypatch, sandbox)
+    for i in range(10):
+      assert sandbox.run(f"echo {i}").output == f"{i}\n"
+    data = bytes(range(256)) * 1000  # binary, not valid UTF-8
+    sandbox.write_file("bin/data", data, mode=0o640)
+    assert sandbox.read_file("bin/data") == data
+    assert sandbox.run("stat -c %a bin/data").output == "640\n"
+    assert len(made) == 1 and made[0][:2] == ["bash", "-c"]
+
+
+def test_the_end_marker_cannot_be_forged_and_output_is_exact():
+  with open_sandbox("docker", memory="128m") as sandbox:
+    # A command printing marker-shaped lines, partial lines and bytes split anywhere.
+    forged = "0123456789abcdef0123456789abcdef 0\n"
+    result = sandbox.run(f"printf '{forged}'; printf 'no newline at the end'", timeout=10)
+    assert result.output == forged + "no newline at the end" and result.exit_code == 0
+    big = sandbox.run("head -c 300000 /dev/zero | tr '\\0' x; echo; exit 5", timeout=20)
+    assert big.exit_code == 5 and big.truncated and big.output.endswith("x\n")
+
+
+def test_a_command_that_kills_the_session_is_cleaned_up_and_the_next_opens_one(monkeypatch):
+  with open_sandbox("docker", memory="128m") as sandbox:
+    sandbox.run("true")
+    made = _count_execs(monkeypatch, sandbox)
+    # kills the loop only (timeout's parent): the loop's own cleanup never runs
+    result = sandbox.run("sleep 1000 & kill -9 $(awk '{print $4}' /proc/$PPID/stat); "
+                         "echo after", timeout=10)
+    assert result.exit_code == 137 and not result.timed_out
+    assert sandbox.interventions["host_kills"] == 1
+    listed = ("for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <$f; echo; done 2>/dev/null "
+              "| grep -c '^sleep 1000' || true")
+    assert sandbox.run(listed).output == "0\n"
+    assert [cmd[:2] for cmd in made] == [["bash", "-c"], ["bash", "-c"]]  # kill, new session
+
+
+def test_without_a_working_session_every_call_takes_the_exec_path(monkeypatch):
+  monkeypatch.setattr(docker_backend, "SERVER", "exit 7")
+  with open_sandbox("docker", memory="128m") as sandbox:
+    assert sandbox.run("echo one; exit 4").exit_code == 4
+    sandbox.write_file("f.txt", "via the archive call\n")
+    assert sandbox.read_file("f.txt") == b"via the archive call\n"
+    assert sandbox._shell is None and sandbox._shell_failed
+
+
+def test_large_files_take_the_archive_path(monkeypatch):
+  monkeypatch.setattr(docker_backend, "_SESSION_FILE_MAX", 1000)
+  with open_sandbox("docker", memory="128m") as sandbox:
+    made = _count_execs(monkeypatch, sandbox)
+    data = os.urandom(5000)
+    sandbox.write_file("/tmp/big", data)
+    assert sandbox.read_file("/tmp/big") == data
+    assert made == [["bash", "-c", docker_backend.SERVER]]  # the read's size check only

@@ -18,11 +18,15 @@ import pytest
 
 from swejax.sandbox import DockerSandbox, RunResult, open_sandbox
 from swejax.sandbox.docker_backend import PID1
+from swejax.sandbox.docker_session import SERVER
 from swejax.sandbox.owner import LABEL_RUN
 
-BOTH = [pytest.param("docker", marks=pytest.mark.docker),
-        pytest.param("local", marks=pytest.mark.filterwarnings("ignore::RuntimeWarning"))]
-DOCKER = [pytest.param("docker", marks=pytest.mark.docker)]
+# "docker" runs commands through the sandbox's session loop, "docker-exec" with one exec
+# of the wrapper each (the path taken when no session can run).
+DOCKER = [pytest.param("docker", marks=pytest.mark.docker),
+          pytest.param("docker-exec", marks=pytest.mark.docker)]
+BOTH = DOCKER + [
+    pytest.param("local", marks=pytest.mark.filterwarnings("ignore::RuntimeWarning"))]
 SLACK_S = 5.0  # returns within timeout + this
 HEAD = TAIL = 20_000
 
@@ -54,7 +58,9 @@ def _scan(sb) -> list[str]:
         with open(f"/proc/{proc.pid}/cgroup") as handle:
           if sb.id in handle.read():
             found.append(_cmdline(proc))
-    return [cmd for cmd in found if cmd not in (f"bash -c {PID1}", "sleep 86400", "")]
+    # PID 1, its sleep and the idle session loop are the sandbox's own
+    return [cmd for cmd in found
+            if cmd not in (f"bash -c {PID1}", "sleep 86400", f"bash -c {SERVER}", "")]
   found = [" ".join(p.cmdline()) for p in psutil.process_iter(["pid"])
            if _safe_cmdline_has(p, sb.state_dir)]
   if sb._group is not None:
@@ -154,6 +160,9 @@ def _run(sb, cmd: str, timeout: float) -> RunResult:
 def backend(request):
   if request.param == "local":
     request.getfixturevalue("bubblewrap")
+  if request.param == "docker-exec":
+    request.getfixturevalue("monkeypatch").setattr(DockerSandbox, "persistent_shell", False)
+    return "docker"
   return request.param
 
 
