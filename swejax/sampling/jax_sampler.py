@@ -11,8 +11,10 @@ Choices worth knowing:
   There are as many cached sessions as slots.
 - Shapes are static: prefill chunks are padded to `prefill_buckets` (longer suffixes go
   in several chunks) and attend over 512-position key blocks up to their last position;
-  the decode step reads a power-of-two window of the cache (>= 64 positions, up to
-  max_len). A new request length never compiles anything once `warmup()` has run.
+  the decode step reads 128-position key blocks up to the furthest active position (a
+  dynamic count, so one compilation serves every length; a block stays in the CPU's
+  cache between its two uses). A new request length never compiles anything once
+  `warmup()` has run.
 - `update_weights` waits until the requests in flight finish (new ones queue meanwhile),
   then swaps the pytree and drops every cached K/V: every token of a Result comes from
   the version it reports.
@@ -36,12 +38,12 @@ from swejax.model.config import ModelConfig
 from swejax.sampling import kv_model, slots
 from swejax.sampling.base import Request, Result, SamplerError, SamplingParams
 
-_MIN_WINDOW = 64
 _KV_BLOCK = 512  # key block of the prefill attention
+_DECODE_BLOCK = 128  # key block of the decode step (a divisor of _KV_BLOCK)
 # Jitted once per process: samplers of the same model and shapes share the compilations.
 _prefill = jax.jit(kv_model.prefill, static_argnames=("cfg", "block"),
                    donate_argnames=("cache",))
-_decode = jax.jit(kv_model.decode, static_argnames=("cfg", "window", "truncate"),
+_decode = jax.jit(kv_model.decode, static_argnames=("cfg", "block", "truncate"),
                   donate_argnames=("cache",))
 # A jit output like every later cache, so the first step adds no dispatch-cache entry.
 _init_cache = jax.jit(kv_model.init_cache, static_argnums=(0, 1, 2))
@@ -94,11 +96,10 @@ class JaxSampler:
                        f"{tuple(prefill_buckets)}")
     self.cfg, self.max_slots, self.max_len = cfg, max_slots, max_len
     self.prefill_buckets = buckets
-    self.decode_windows = _powers_of_two(min(_MIN_WINDOW, max_len), max_len)
     self._params, self._version = params, int(version)
     block = min(_KV_BLOCK, 1 << (max_len - 1).bit_length())
     self._prefill = functools.partial(_prefill, cfg=cfg, block=block)
-    self._decode = functools.partial(_decode, cfg=cfg)
+    self._decode = functools.partial(_decode, cfg=cfg, block=min(_DECODE_BLOCK, block))
     self._cache = _init_cache(cfg, max_slots, -(-max_len // block) * block)
     self._slots = [slots.Slot() for _ in range(max_slots)]
     self._sampling = kv_model.sampling_arrays(max_slots)
@@ -167,7 +168,7 @@ class JaxSampler:
     self._call_engine("weights", (params, int(version)))
 
   def warmup(self, truncation: bool = False) -> None:
-    """Compiles every prefill bucket and decode window (and the eval-only truncating
+    """Compiles every prefill bucket and the decode step (and the eval-only truncating
     variants if asked) so that later requests never compile."""
     self._call_engine("warmup", truncation)
 
@@ -376,11 +377,10 @@ class JaxSampler:
       tokens[i], positions[i], on[i] = job.next_token, job.position, True
       self._sampling["step"][i] = len(job.tokens)
       truncate |= _truncating(job.request.params)
-    window = next(w for w in self.decode_windows if w > positions.max())
     self._cache, ids, lps = self._decode(self._params, cache=self._cache, tokens_s=tokens,
                                          positions_s=positions, active_s=on,
                                          sampling={k: v.copy() for k, v in
-                                                   self._sampling.items()}, window=window,
+                                                   self._sampling.items()},
                                          truncate=truncate)
     ids, lps = np.asarray(ids), np.asarray(lps)
     with self._lock:
@@ -414,10 +414,9 @@ class JaxSampler:
                                   tokens_t=np.zeros(b, np.int32), start=np.int32(0),
                                   length=np.int32(0))
     zeros = np.zeros(self.max_slots, np.int32)
-    for w in self.decode_windows:
-      for truncate in (False, True) if truncation else (False,):
-        self._cache, ids, _ = self._decode(
-            self._params, cache=self._cache, tokens_s=zeros, positions_s=zeros,
-            active_s=np.zeros(self.max_slots, bool), sampling=self._sampling, window=w,
-            truncate=truncate)
+    for truncate in (False, True) if truncation else (False,):
+      self._cache, ids, _ = self._decode(
+          self._params, cache=self._cache, tokens_s=zeros, positions_s=zeros,
+          active_s=np.zeros(self.max_slots, bool), sampling=self._sampling,
+          truncate=truncate)
     jax.block_until_ready(self._cache)

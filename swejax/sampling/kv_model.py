@@ -9,9 +9,8 @@ equal the learner's up to float error.
 Shape letters: S slots, M cache length, W attended window (a prefix of M), T chunk,
 L layers, D model, N heads, K kv heads, G = N / K, H head dim, V vocab.
 Cache: {"k": [L, S, M, K, H], "v": [L, S, M, K, H]} in the compute dtype. Writes to a
-position >= M are dropped: padding and idle slots point there. Prefill attends over key
-blocks up to its last position (memory and work follow the history, not M); decode reads
-a static window, a prefix of M that holds every active position.
+position >= M are dropped: padding and idle slots point there. Prefill and decode attend
+over key blocks up to their last position (memory and work follow the history, not M).
 """
 from __future__ import annotations
 
@@ -58,46 +57,36 @@ def _qkv(ap, cfg: ModelConfig, x_btd, positions_bt):
   return rope.apply_rope(q, cos, sin), rope.apply_rope(k, cos, sin), v
 
 
-def _attend(q_btnh, k_bwkh, v_bwkh, positions_bt):
-  """Grouped-query attention over a cached window (key position <= query position), with
-  the numerics of swejax.model's xla_attention."""
+def _attend_blocks(q_btnh, read_block, positions_bt, num_blocks, block: int, kv_heads: int):
+  """Grouped-query attention over the cache (key position <= query position) as an online
+  softmax over key blocks 0..num_blocks-1 (a dynamic count), `read_block(j)` giving block
+  j's K and V [B, block, K, H]: memory [B, T, block] and work follow the history, not M,
+  and a block is small enough to stay in the CPU's cache between its two uses. Block 0
+  holds position 0, which every query sees, so no row is ever empty. Scores are float32
+  divided by sqrt(H), as in swejax.model's attention."""
   b, t, n, h = q_btnh.shape
-  w, kh = k_bwkh.shape[1], k_bwkh.shape[2]
-  q = q_btnh.reshape(b, t, kh, n // kh, h)
-  s = jnp.einsum("btkgh,bskh->bkgts", q, k_bwkh, preferred_element_type=jnp.float32) / jnp.sqrt(h)
-  mask = jnp.arange(w)[None, None, :] <= positions_bt[:, :, None]
-  s = jnp.where(mask[:, None, None], s, _NEG)
-  p = jax.nn.softmax(s, axis=-1).astype(v_bwkh.dtype)
-  o = jnp.einsum("bkgts,bskh->btkgh", p, v_bwkh, preferred_element_type=jnp.float32)
-  return o.reshape(b, t, n, h).astype(q_btnh.dtype)
-
-
-def _attend_blocks(q_tnh, read_block, positions_t, num_blocks, block: int, kv_heads: int):
-  """The same attention for one slot, as an online softmax over key blocks 0..num_blocks-1
-  (a dynamic count), `read_block(j)` giving block j's K and V [block, K, H]: memory
-  [T, block] and work follow the history, not M. Block 0 holds position 0, which every
-  query sees, so no row is ever empty."""
-  t, n, h = q_tnh.shape
   kh, g = kv_heads, n // kv_heads
-  q = q_tnh.reshape(t, kh, g, h)
+  q = q_btnh.reshape(b, t, kh, g, h)
 
   def body(j, carry):
     o, m, l = carry
     kj, vj = read_block(j)
-    s = jnp.einsum("tkgh,skh->kgts", q, kj, preferred_element_type=jnp.float32) / jnp.sqrt(h)
-    mask = (j * block + jnp.arange(block))[None, :] <= positions_t[:, None]
+    s = jnp.einsum("btkgh,bskh->bkgts", q, kj, preferred_element_type=jnp.float32) / jnp.sqrt(h)
+    mask = ((j * block + jnp.arange(block))[None, None, :] <= positions_bt[:, :, None])
+    mask = mask[:, None, None]  # [B, 1, 1, T, block]
     s = jnp.where(mask, s, _NEG)
     m_new = jnp.maximum(m, s.max(-1))
     p = jnp.where(mask, jnp.exp(s - m_new[..., None]), 0.0)
     corr = jnp.exp(m - m_new)
-    pv = jnp.einsum("kgts,skh->kgth", p.astype(vj.dtype), vj, preferred_element_type=jnp.float32)
+    pv = jnp.einsum("bkgts,bskh->bkgth", p.astype(vj.dtype), vj,
+                    preferred_element_type=jnp.float32)
     return o * corr[..., None] + pv, m_new, l * corr + p.sum(-1)
 
-  init = (jnp.zeros((kh, g, t, h), jnp.float32), jnp.full((kh, g, t), _NEG),
-          jnp.zeros((kh, g, t), jnp.float32))
+  init = (jnp.zeros((b, kh, g, t, h), jnp.float32), jnp.full((b, kh, g, t), _NEG),
+          jnp.zeros((b, kh, g, t), jnp.float32))
   o, _, l = jax.lax.fori_loop(0, num_blocks, body, init)
-  o = jnp.moveaxis(o / l[..., None], 2, 0)  # [T, K, G, H]
-  return o.reshape(1, t, n, h).astype(q_tnh.dtype)
+  o = jnp.moveaxis(o / l[..., None], 3, 1)  # [B, T, K, G, H]
+  return o.reshape(b, t, n, h).astype(q_btnh.dtype)
 
 
 def _layers(params, cfg: ModelConfig, cache: Cache, x_btd, positions_bt, write_bt, slots_b,
@@ -141,9 +130,9 @@ def prefill(params, cfg: ModelConfig, cache: Cache, slot: jax.Array, tokens_t: j
   def attend(q, ck, cv, layer):
     def read_block(j):
       at, size = (layer, slot[0], j * block, 0, 0), (1, 1, block) + ck.shape[3:]
-      return (jax.lax.dynamic_slice(ck, at, size)[0, 0],
-              jax.lax.dynamic_slice(cv, at, size)[0, 0])
-    return _attend_blocks(q[0], read_block, positions, num_blocks, block, cfg.num_kv_heads)
+      return (jax.lax.dynamic_slice(ck, at, size)[0],
+              jax.lax.dynamic_slice(cv, at, size)[0])
+    return _attend_blocks(q, read_block, positions[None], num_blocks, block, cfg.num_kv_heads)
 
   _, cache = _layers(params, cfg, cache, x, positions[None], write, slot, attend)
   return cache
@@ -156,21 +145,26 @@ def logits(params, cfg: ModelConfig, x_btd: jax.Array) -> jax.Array:
 
 
 def decode(params, cfg: ModelConfig, cache: Cache, tokens_s: jax.Array, positions_s: jax.Array,
-           active_s: jax.Array, sampling: dict[str, jax.Array], *, window: int,
+           active_s: jax.Array, sampling: dict[str, jax.Array], *, block: int,
            truncate: bool) -> tuple[Cache, jax.Array, jax.Array]:
   """One step for every slot: token at its position in, (cache, next ids, log-probs) out.
 
-  Inactive slots compute on garbage and write nothing. Only the first `window` cache
-  positions are read, so every active position must be < window.
+  Inactive slots compute on garbage and write nothing. Keys are read in blocks of `block`
+  positions up to the block of the furthest active position (a dynamic count: one
+  compilation serves every length); the cache length must be a multiple of `block`.
   """
   s, m = tokens_s.shape[0], cache["k"].shape[2]
   write = jnp.where(active_s, positions_s, m)[:, None]
   x = _embed(params, cfg, tokens_s[:, None])
+  num_blocks = jnp.max(jnp.where(active_s, positions_s, 0)) // block + 1
 
   def attend(q, ck, cv, layer):  # every slot, in order: a slice, no gather
-    at, size = (layer, 0, 0, 0, 0), (1, s, window) + ck.shape[3:]
-    return _attend(q, jax.lax.dynamic_slice(ck, at, size)[0],
-                   jax.lax.dynamic_slice(cv, at, size)[0], positions_s[:, None])
+    def read_block(j):
+      at, size = (layer, 0, j * block, 0, 0), (1, s, block) + ck.shape[3:]
+      return (jax.lax.dynamic_slice(ck, at, size)[0],
+              jax.lax.dynamic_slice(cv, at, size)[0])
+    return _attend_blocks(q, read_block, positions_s[:, None], num_blocks, block,
+                          cfg.num_kv_heads)
 
   x, cache = _layers(params, cfg, cache, x, positions_s[:, None], write, jnp.arange(s), attend)
   logits_sv = logits(params, cfg, x)[:, 0]

@@ -12,7 +12,7 @@ from swejax.sampling import kv_model as K
 CFG = M.get_config("tiny", initializer_range=0.2)  # peaked logits: argmax is well defined
 SLOTS, MAX_LEN = 4, 128
 _prefill = jax.jit(functools.partial(K.prefill, cfg=CFG, block=32), donate_argnames=("cache",))
-_decode = jax.jit(functools.partial(K.decode, cfg=CFG), static_argnames=("window", "truncate"),
+_decode = jax.jit(functools.partial(K.decode, cfg=CFG), static_argnames=("block", "truncate"),
                   donate_argnames=("cache",))
 _sample = jax.jit(K.sample, static_argnames=("truncate",))
 
@@ -71,7 +71,7 @@ def test_prefill_chunks_and_decode_match_full_forward(params):
     tokens = np.array([s[-1] for s in seqs], np.int32)
     positions = np.array([len(s) - 1 for s in seqs], np.int32)
     cache, ids, lps = _decode(params, cache=cache, tokens_s=tokens, positions_s=positions,
-                              active_s=np.ones(SLOTS, bool), sampling=sampling, window=64,
+                              active_s=np.ones(SLOTS, bool), sampling=sampling, block=32,
                               truncate=False)
     got_ids.append(np.asarray(ids))
     got_lps.append(np.asarray(lps))
@@ -95,7 +95,7 @@ def test_inactive_slots_and_padding_write_nothing(params):
   cache, _, _ = _decode(params, cache=cache, tokens_s=np.ones(SLOTS, np.int32),
                         positions_s=np.full(SLOTS, 5, np.int32),
                         active_s=np.array([False, True, False, False]),
-                        sampling=K.sampling_arrays(SLOTS), window=64, truncate=False)
+                        sampling=K.sampling_arrays(SLOTS), block=32, truncate=False)
   k = np.asarray(cache["k"])
   assert np.abs(k[:, 1, 5]).sum() > 0 and not k[:, 1, 6:].any()
   assert not k[:, [0, 2, 3]].any()
