@@ -9,6 +9,11 @@ keeps its own deadline and at worst kills the container. PID 1 is a bash loop
 that reaps orphans (so killed processes never pin the pids limit) and survives
 `kill -9 -1`. The wrapper and commands run with oom_score_adj 1000, so under
 memory pressure the kernel kills them, never PID 1.
+
+The wrapper normally lives in one long-lived exec per container, the session loop of
+swejax.sandbox.docker_session, which also carries small file transfers: an exec or an
+archive call per command cost the engine ~50 ms of CPU. The per-command exec of WRAPPER
+is the path when no session can run.
 """
 from __future__ import annotations
 
