@@ -21,13 +21,10 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import select
 import socket
-import ssl
-import time
 from typing import Callable
 
-from swejax.sandbox.exec_stream import FrameParser
+from swejax.sandbox.exec_stream import FrameParser, read_frames
 
 SERVER = r"""trap true TERM INT HUP QUIT
 while IFS=' ' read -r nonce t n d; do
@@ -48,7 +45,6 @@ while IFS=' ' read -r nonce t n d; do
   printf '%s %d\n' "$nonce" "$rc"
 done
 """
-_RECV = 1 << 18
 _SEND_TIMEOUT_S = 60.0
 
 
@@ -107,28 +103,7 @@ class ShellSession:
     """Frames as they arrive, until EOF or until on_deadline() gives up."""
     while self._pending:
       yield self._pending.pop(0)
-    sock = self._sock
-    while True:
-      remaining = deadline() - time.monotonic()
-      if remaining <= 0:
-        if on_deadline():
-          return
-        continue
-      if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        ready = True
-      else:
-        ready = bool(select.select([sock], [], [], min(remaining, 1.0))[0])
-      if not ready:
-        continue
-      try:
-        data = sock.recv(_RECV)
-      except (ssl.SSLWantReadError, BlockingIOError, InterruptedError, socket.timeout):
-        continue
-      except OSError:
-        return
-      if not data:
-        return
-      yield from self._parser.feed(data)
+    yield from read_frames(self._sock, self._parser, deadline, on_deadline)
 
   def close(self) -> None:
     self.alive = False

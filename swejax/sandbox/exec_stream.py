@@ -126,15 +126,11 @@ def _tls_context(api: docker.APIClient) -> ssl.SSLContext:
   return context
 
 
-def pump(sock: socket.socket, initial: bytes, on_frame: Callable[[int, bytes], None],
-         deadline: Callable[[], float], on_deadline: Callable[[], bool]) -> bool:
-  """Reads frames until EOF. At `deadline()` calls `on_deadline()`; stops when it says so.
-
-  Returns True if the stream ended by itself, False if it was abandoned.
-  """
-  parser = FrameParser()
-  for kind, payload in parser.feed(initial):
-    on_frame(kind, payload)
+def read_frames(sock: socket.socket, parser: FrameParser, deadline: Callable[[], float],
+                on_deadline: Callable[[], bool]):
+  """Yields (stream id, payload) frames as they arrive. At `deadline()` calls
+  `on_deadline()` and stops when it says so. Returns (StopIteration.value) True if the
+  stream ended by itself, False if it was abandoned."""
   while True:
     remaining = deadline() - time.monotonic()
     if remaining <= 0:
@@ -149,11 +145,28 @@ def pump(sock: socket.socket, initial: bytes, on_frame: Callable[[int, bytes], N
       continue
     try:
       data = sock.recv(_RECV)
-    except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+    except (ssl.SSLWantReadError, BlockingIOError, InterruptedError, socket.timeout):
       continue
     except OSError:
       return True  # the engine dropped the connection: the exec is over
     if not data:
       return True
-    for kind, payload in parser.feed(data):
-      on_frame(kind, payload)
+    yield from parser.feed(data)
+
+
+def pump(sock: socket.socket, initial: bytes, on_frame: Callable[[int, bytes], None],
+         deadline: Callable[[], float], on_deadline: Callable[[], bool]) -> bool:
+  """Reads frames until EOF. At `deadline()` calls `on_deadline()`; stops when it says so.
+
+  Returns True if the stream ended by itself, False if it was abandoned.
+  """
+  parser = FrameParser()
+  for kind, payload in parser.feed(initial):
+    on_frame(kind, payload)
+  frames = read_frames(sock, parser, deadline, on_deadline)
+  while True:
+    try:
+      kind, payload = next(frames)
+    except StopIteration as stop:
+      return stop.value
+    on_frame(kind, payload)
