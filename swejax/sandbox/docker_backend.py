@@ -51,8 +51,9 @@ HOST_GRACE_S = 5.0  # host deadline = timeout + this (the wrapper needs timeout 
 _KILL_WAIT_S = 5.0
 _CALL_TIMEOUT_S = 60.0  # a file transfer through the session
 _SESSION_FILE_MAX = 8 << 20  # larger files go through the engine's archive calls
-# Exit 2: missing, 3: a directory, 4: over max_bytes (the size printed); else the engine
-# path decides (its errors are the reference).
+# Exit 2: missing, 3: a directory, 4: over the limit (the size printed: over max_bytes is
+# an error, else the engine's path reads it); else the engine path decides (its errors
+# are the reference).
 _READ_SCRIPT = """f={path}
 if [ -f "$f" ]; then
   s=$(wc -c <"$f") || exit 5
@@ -288,9 +289,9 @@ class DockerSandbox:
     target = files.resolve(self.workdir, path)
     with self._lock:
       self._check_usable()
-      called = self._session_call(_READ_SCRIPT.format(path=shlex.quote(target),
-                                                      max=int(max_bytes)),
-                                  limit=min(max_bytes, _SESSION_FILE_MAX) + 64)
+      limit = min(int(max_bytes), _SESSION_FILE_MAX)  # a larger file is not sent twice
+      called = self._session_call(_READ_SCRIPT.format(path=shlex.quote(target), max=limit),
+                                  limit=limit + 64)
       if called is not None:
         code, out = called
         if code == 0:
@@ -299,7 +300,7 @@ class DockerSandbox:
           raise FileNotFoundError(f"{path}: no such file in the sandbox")
         if code == 3:
           raise IsADirectoryError(f"{path} is a directory in the sandbox")
-        if code == 4:
+        if code == 4 and int(out.decode().strip() or 0) > max_bytes:
           raise ValueError(f"{path} is {out.decode().strip()} bytes, more than "
                            f"max_bytes={max_bytes}")
       for _ in range(16):  # the engine's archive call: large or unusual files
