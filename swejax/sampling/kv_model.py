@@ -6,7 +6,7 @@ follow swejax.model step for step (the same RMSNorm and MLP modules, the same ro
 in float32 divided by sqrt(H), float32 logits), so that the log-probabilities recorded here
 equal the learner's up to float error.
 
-Shape letters: S slots, M cache length, W attended window (a prefix of M), T chunk,
+Shape letters: S slots, M cache length, T chunk,
 L layers, D model, N heads, K kv heads, G = N / K, H head dim, V vocab.
 Cache: {"k": [L, S, M, K, H], "v": [L, S, M, K, H]} in the compute dtype. Writes to a
 position >= M are dropped: padding and idle slots point there. Prefill and decode attend
@@ -89,6 +89,19 @@ def _attend_blocks(q_btnh, read_block, positions_bt, num_blocks, block: int, kv_
   return o.reshape(b, t, n, h).astype(q_btnh.dtype)
 
 
+def _cached_attention(cfg: ModelConfig, first_slot, num_slots: int, positions_bt, num_blocks,
+                      block: int):
+  """`attend(q, ck, cv, layer)` for `_layers`: the rows of q are the cache slots
+  first_slot .. first_slot + num_slots - 1, read in key blocks (a slice, no gather)."""
+  def attend(q, ck, cv, layer):
+    def read_block(j):
+      at, size = (layer, first_slot, j * block, 0, 0), (1, num_slots, block) + ck.shape[3:]
+      return (jax.lax.dynamic_slice(ck, at, size)[0],
+              jax.lax.dynamic_slice(cv, at, size)[0])
+    return _attend_blocks(q, read_block, positions_bt, num_blocks, block, cfg.num_kv_heads)
+  return attend
+
+
 def _layers(params, cfg: ModelConfig, cache: Cache, x_btd, positions_bt, write_bt, slots_b,
             attend):
   """The decoder stack over the slots `slots_b` (rows of x): writes their K/V at `write_bt`,
@@ -127,13 +140,7 @@ def prefill(params, cfg: ModelConfig, cache: Cache, slot: jax.Array, tokens_t: j
   slot = jnp.reshape(slot, (1,))
   num_blocks = (start + length + block - 1) // block
 
-  def attend(q, ck, cv, layer):
-    def read_block(j):
-      at, size = (layer, slot[0], j * block, 0, 0), (1, 1, block) + ck.shape[3:]
-      return (jax.lax.dynamic_slice(ck, at, size)[0],
-              jax.lax.dynamic_slice(cv, at, size)[0])
-    return _attend_blocks(q, read_block, positions[None], num_blocks, block, cfg.num_kv_heads)
-
+  attend = _cached_attention(cfg, slot[0], 1, positions[None], num_blocks, block)
   _, cache = _layers(params, cfg, cache, x, positions[None], write, slot, attend)
   return cache
 
@@ -158,14 +165,7 @@ def decode(params, cfg: ModelConfig, cache: Cache, tokens_s: jax.Array, position
   x = _embed(params, cfg, tokens_s[:, None])
   num_blocks = jnp.max(jnp.where(active_s, positions_s, 0)) // block + 1
 
-  def attend(q, ck, cv, layer):  # every slot, in order: a slice, no gather
-    def read_block(j):
-      at, size = (layer, 0, j * block, 0, 0), (1, s, block) + ck.shape[3:]
-      return (jax.lax.dynamic_slice(ck, at, size)[0],
-              jax.lax.dynamic_slice(cv, at, size)[0])
-    return _attend_blocks(q, read_block, positions_s[:, None], num_blocks, block,
-                          cfg.num_kv_heads)
-
+  attend = _cached_attention(cfg, 0, s, positions_s[:, None], num_blocks, block)  # every slot
   x, cache = _layers(params, cfg, cache, x, positions_s[:, None], write, jnp.arange(s), attend)
   logits_sv = logits(params, cfg, x)[:, 0]
   ids, lps = sample(logits_sv, truncate=truncate, **sampling)
