@@ -109,9 +109,10 @@ def install_script(layout: Layout, repo_dir: str, window: int) -> str:
 def wrap(command: str, layout: Layout, nonce: str, *, python: str, executable: bool) -> str:
   """The script `Sandbox.run` gets for one agent command.
 
-  The whole preamble sits on the first line, so bash's error messages about the
-  agent's command carry the agent's own line numbers. Stdin is an empty file, so
-  nothing waits for input, and `edit` can tell a missing heredoc from an empty one.
+  The agent's command runs through `eval` of a quoted copy, so that bash's error
+  messages about it (a syntax error quotes the offending line) show the agent's own
+  lines, never the preamble or its nonce, and the exit trap still reports the state. Stdin is an empty file, so nothing waits for input, and `edit` can
+  tell a missing heredoc from an empty one.
   """
   q = shlex.quote
   s = q(layout.state)
@@ -134,7 +135,7 @@ def wrap(command: str, layout: Layout, nonce: str, *, python: str, executable: b
   if not executable:  # e.g. a noexec /tmp: call the tools through the interpreter
     parts += [f"{n}() {{ {q(python)} -I {q(layout.tool)} {n} \"$@\"; }}; export -f {n}"
               for n in TOOL_NAMES]
-  return "; ".join(parts) + "; " + command + "\n"
+  return "; ".join(parts) + "; eval " + q(command) + "\n"
 
 
 def split_marker(output: str, nonce: str) -> tuple[str, dict | None, str | None]:

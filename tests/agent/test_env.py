@@ -232,3 +232,18 @@ def test_a_deleted_cwd_falls_back_with_a_note(ep):
   assert "no longer exists" not in r.observation
   r = ep.act("pwd")
   assert "no longer exists; the command runs in" in r.observation
+
+
+def test_a_syntax_error_shows_the_agents_line_only(ep):
+  """bash quotes the line of a syntax error: it must be the agent's, without the scaffold's
+  preamble or its nonce (random per episode, it would make observations differ between
+  runs of the same seed), and the state marker still comes back."""
+  ep.act("cd app")
+  r = ep.act("echo done )")
+  assert "syntax error" in r.observation and "`echo done )'" in r.observation
+  assert "swejax" not in r.observation, r.observation
+  r = ep.act("replace 'a(b` 'c'")  # unbalanced quotes, as a model writes them
+  assert r.exit_code == 2 and "swejax" not in r.observation, r.observation
+  r = ep.act("echo one\nif then")  # quoted: the agent's second line, alone
+  assert "`if then'" in r.observation and "swejax" not in r.observation, r.observation
+  assert ep.env.cwd.endswith("/app")
