@@ -110,7 +110,7 @@ _EXPORT_DTYPES = tuple(np.dtype(d) for d in (jnp.bfloat16, np.float16, np.float3
 
 
 def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = "bfloat16",
-                      tied_head: bool = True) -> int:
+                      tied_head: bool = True, recycle: str | None = None) -> int:
   """Writes `params` as a Hugging Face Qwen2 checkpoint at `path`; returns the weight bytes.
 
   Streams `iter_hf_blocks` (one parameter, all its layers, at a time) into
@@ -119,6 +119,11 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   With tied embeddings and `tied_head`, the embedding is also written as lm_head.weight:
   vLLM's own reload keeps a packed copy of a tied head on CPU that it refreshes only when
   the checkpoint names lm_head.weight (swejax's server-side loader needs no copy).
+
+  `recycle`: an earlier export nobody reads any more. Its weights file, if it has the
+  size this one needs, is moved here and overwritten in place: on a memory file system
+  (/dev/shm) writing into pages that exist costs half as much as allocating new ones, and
+  deleting the old export frees nothing.
   """
   dt = np.dtype(jnp.dtype(dtype))
   if dt not in _EXPORT_DTYPES:
@@ -135,7 +140,10 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   os.makedirs(tmp)
   nbytes = sum(int(np.prod(shape)) * d.itemsize for shape, d in specs.values())
   written = 0
-  with open(os.path.join(tmp, "model.safetensors"), "wb") as f:
+  target = os.path.join(tmp, "model.safetensors")
+  reuse = _recycle(os.path.join(recycle, "model.safetensors") if recycle else None, target,
+                   len(raw) + nbytes)
+  with open(target, "r+b" if reuse else "wb") as f:
     f.write(raw)
     fd = f.fileno()
     for names, block in iter_hf_blocks(params, cfg, dtype):
@@ -154,6 +162,17 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   shutil.rmtree(path, ignore_errors=True)
   os.replace(tmp, path)
   return nbytes
+
+
+def _recycle(old: str | None, new: str, size: int) -> bool:
+  """Moves `old` to `new` if it is a file of `size` bytes (to be overwritten in place)."""
+  try:
+    if old is None or os.stat(old).st_size != size:
+      return False
+    os.rename(old, new)
+    return True
+  except OSError:
+    return False
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
@@ -196,7 +215,9 @@ def pause_server(url: str, *, timeout: float = 600.0,
                  session: requests.Session | None = None) -> float:
   """Pauses a server, letting its running requests finish; returns the seconds taken."""
   t0 = time.perf_counter()
-  _post(session or requests, url, "/pause", timeout, params={"mode": "wait"})
+  # clear_cache=false: the prefix cache is reset after the load (load_and_resume).
+  _post(session or requests, url, "/pause", timeout,
+        params={"mode": "wait", "clear_cache": "false"})
   return time.perf_counter() - t0
 
 
@@ -258,7 +279,8 @@ class DiskWeightSync:
   """Export to `staging_dir/v<version>` (visible to every server at the same path), then
   have every server load it in place, in parallel. Keeps only the newest export.
 
-  The servers are asked which loader they have and paused while the export runs. A
+  Each server is asked once which loader it has (again after a failed load), and paused
+  while the export runs. A
   server started with swejax's worker extension copies the staged tensors into its live
   parameters (`vllm_server/swejax_weight_loader.py`); any other runs vLLM's
   `reload_weights`, and then the export also names a tied head (vLLM needs it). A
@@ -272,6 +294,7 @@ class DiskWeightSync:
   _methods: dict[str, str] = dataclasses.field(default_factory=dict, init=False, repr=False)
   _sessions: dict[str, requests.Session] = dataclasses.field(default_factory=dict, init=False,
                                                              repr=False)
+  _last_export: str | None = dataclasses.field(default=None, init=False, repr=False)
 
   def _session(self, url: str) -> requests.Session:
     if url not in self._sessions:  # one thread per url at a time uses it
@@ -279,15 +302,17 @@ class DiskWeightSync:
     return self._sessions[url]
 
   def _prepare(self, url: str) -> str:
-    method = RELOAD_METHOD
-    if self.use_extension:
+    method = self._methods.get(url) if self.use_extension else RELOAD_METHOD
+    if method is None:  # asked once; forgotten when a load fails (a restarted server?)
       method = server_loader(url, timeout=self.timeout, session=self._session(url))
     self._methods[url] = method
     pause_server(url, timeout=self.timeout, session=self._session(url))
     return method
 
   def _export(self, params: Any, path: str, head: bool) -> int:
-    return export_hf_weights(params, self.cfg, path, dtype=self.dtype, tied_head=head)
+    recycle, self._last_export = self._last_export, path
+    return export_hf_weights(params, self.cfg, path, dtype=self.dtype, tied_head=head,
+                             recycle=recycle if recycle and os.path.isdir(recycle) else None)
 
   def __call__(self, params: Any, version: int, urls: Sequence[str]) -> None:
     os.makedirs(self.staging_dir, exist_ok=True)
@@ -326,6 +351,7 @@ class DiskWeightSync:
       for u, f in loads.items():
         if f.exception() is not None:
           failed[u] = str(f.exception())
+          self._methods.pop(u, None)
         else:
           results.append(f.result())
     t3 = time.perf_counter()

@@ -43,6 +43,7 @@ class StubVLLM:
     self.max_model_len = 64
     self.reset_ok = True  # what /reset_prefix_cache answers
     self.reloaded: list[dict] = []  # /collective_rpc bodies
+    self.rpc_status = 200  # what /collective_rpc answers
     self.calls: list[str] = []  # "METHOD /path?query", in order
     self.lock = threading.Lock()
     stub = self
@@ -92,6 +93,8 @@ class StubVLLM:
           return self._reply(200, {"status": path[1:]})
         if path == "/collective_rpc":
           stub.reloaded.append(body)
+          if stub.rpc_status != 200:
+            return self._reply(stub.rpc_status, {"error": "scripted worker failure"})
           return self._reply(200, {"results": [None]})
         if path == "/reset_prefix_cache":
           return self._reply(200, {"success": stub.reset_ok})

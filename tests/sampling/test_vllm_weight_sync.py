@@ -68,7 +68,7 @@ def test_reload_protocol_order(stubs):
   (s,) = stubs(1)
   reload_server(s.url, "/weights/v7", 7)
   posts = [c for c in s.calls if c.startswith("POST")]
-  assert posts == ["POST /pause?mode=wait", "POST /collective_rpc", "POST /reset_prefix_cache",
+  assert posts == ["POST /pause?mode=wait&clear_cache=false", "POST /collective_rpc", "POST /reset_prefix_cache",
                    "POST /update_weight_version", "POST /resume"]
   assert s.reloaded == [{"method": "reload_weights", "kwargs": {"weights_path": "/weights/v7"}}]
   assert s.weight_version == "7" and not s.paused
@@ -113,7 +113,7 @@ def test_disk_sync_uses_the_servers_loader_and_pauses_first(tiny, stubs, tmp_pat
   method = SWEJAX_METHOD if extension else RELOAD_METHOD
   assert [b["method"] for b in s.reloaded] == [method, method]
   posts = [c for c in s.calls if c.startswith("POST")]
-  assert posts.index("POST /pause?mode=wait") < posts.index("POST /collective_rpc")
+  assert posts.index("POST /pause?mode=wait&clear_cache=false") < posts.index("POST /collective_rpc")
   assert s.weight_version == "2" and not s.paused
   tensors = st.LazyTensors([str(tmp_path / "staging" / "v00000002" / "model.safetensors")])
   # vLLM's reload needs the tied head named; swejax's loader does not (after the first
@@ -132,4 +132,38 @@ def test_failed_export_resumes_the_paused_servers(tiny, stubs, tmp_path, monkeyp
   monkeypatch.setattr(sync, "_export", broken)
   with pytest.raises(OSError, match="disk full"):
     sync(params, 1, [s.url])
-  assert "POST /pause?mode=wait" in s.calls and not s.paused and not s.reloaded
+  assert "POST /pause?mode=wait&clear_cache=false" in s.calls and not s.paused and not s.reloaded
+
+
+def test_an_export_overwrites_the_last_one_in_place(tiny, stubs, tmp_path):
+  # The newest export takes over the pages of the one before (a memory file system
+  # allocates and frees nothing); what it holds is a fresh export of the new weights.
+  cfg, params = tiny
+  (s,) = stubs(1)
+  sync = DiskWeightSync(cfg, str(tmp_path / "staging"))
+  sync(params, 1, [s.url])
+  first = os.stat(tmp_path / "staging" / "v00000001" / "model.safetensors").st_ino
+  new = jax.tree.map(lambda x: x * 3.0, params)
+  sync(new, 2, [s.url])
+  got = tmp_path / "staging" / "v00000002" / "model.safetensors"
+  assert os.stat(got).st_ino == first
+  export_hf_weights(new, cfg, str(tmp_path / "fresh"))
+  assert got.read_bytes() == (tmp_path / "fresh" / "model.safetensors").read_bytes()
+  assert sorted(os.listdir(tmp_path / "staging")) == ["v00000002"]
+
+
+def test_the_loader_is_asked_once_and_again_after_a_failed_load(tiny, stubs, tmp_path):
+  cfg, params = tiny
+  (s,) = stubs(1)
+  s.worker_extension_cls = SWEJAX_EXTENSION
+  sync = DiskWeightSync(cfg, str(tmp_path / "staging"))
+  asked = lambda: s.calls.count("GET /server_info")  # noqa: E731
+  sync(params, 1, [s.url])
+  sync(params, 2, [s.url])
+  assert asked() == 1
+  s.rpc_status = 500
+  with pytest.raises(WeightSyncError):
+    sync(params, 3, [s.url])
+  s.rpc_status = 200
+  sync(params, 4, [s.url])
+  assert asked() == 2 and s.weight_version == "4"
