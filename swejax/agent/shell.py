@@ -111,8 +111,9 @@ def wrap(command: str, layout: Layout, nonce: str, *, python: str, executable: b
 
   The agent's command runs through `eval` of a quoted copy, so that bash's error
   messages about it (a syntax error quotes the offending line) show the agent's own
-  lines, never the preamble or its nonce, and the exit trap still reports the state. Stdin is an empty file, so nothing waits for input, and `edit` can
-  tell a missing heredoc from an empty one.
+  lines, never the preamble or its nonce, and the exit trap still reports the state.
+  Stdin is an empty file, so nothing waits for input, and `edit` can tell a missing
+  heredoc from an empty one.
   """
   q = shlex.quote
   s = q(layout.state)

@@ -290,7 +290,8 @@ class Run:
     e = self.config.eval
     tasks = self.data.eval_tasks()
     t0 = time.monotonic()
-    out = self._rollouts(tasks, e.runs, self._policy(), rollout_config(self.config),
+    runs = (e.get("runs_by_name") or {}).get(name, e.runs)  # e.g. fewer for the base model
+    out = self._rollouts(tasks, runs, self._policy(), rollout_config(self.config),
                          f"eval_{name}", 0)
     eps = [x for v in out.groups.values() for x in v]
     summary = evaluation.summarize(evaluation.per_task_successes(eps), e.k)

@@ -72,3 +72,23 @@ def test_a_run_may_start_with_an_evaluation_of_its_init():
   run.mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
   run.learner = None
   assert jax.tree.leaves(run.params())  # raised KeyError('eval') before
+
+
+def test_an_evaluation_takes_its_number_of_runs_by_name():
+  config = _demo_config("default")
+  assert config.eval.runs == 6 and config.eval.runs_by_name.base == 5
+  run = loop.Run.__new__(loop.Run)  # only the evaluation's own choices
+  run.config = config
+  run.data = type("Data", (), {"eval_tasks": lambda self: ["task"]})()
+  run._policy = lambda: None
+  seen = []
+
+  def rollouts(tasks, runs, *args):
+    seen.append(runs)
+    raise StopIteration  # the rollouts themselves are tested elsewhere
+
+  run._rollouts = rollouts
+  for name in ("base", "rft", "dapo"):
+    with pytest.raises(StopIteration):
+      run.evaluate(name)
+  assert seen == [5, 6, 6]
