@@ -280,10 +280,10 @@ class DiskWeightSync:
   have every server load it in place, in parallel. Keeps only the newest export.
 
   Each server is asked once which loader it has (again after a failed load), and paused
-  while the export runs. A
-  server started with swejax's worker extension copies the staged tensors into its live
-  parameters (`vllm_server/swejax_weight_loader.py`); any other runs vLLM's
-  `reload_weights`, and then the export also names a tied head (vLLM needs it). A
+  while the export runs. A server started with swejax's worker extension copies the
+  staged tensors into its live parameters (`vllm_server/swejax_weight_loader.py`); any
+  other runs vLLM's `reload_weights`, and then the export also names a tied head (vLLM
+  needs it). Each export overwrites the file of the one before (`recycle`). A
   staging directory on a memory file system (/dev/shm) spares the disk."""
   cfg: ModelConfig
   staging_dir: str
@@ -312,7 +312,7 @@ class DiskWeightSync:
   def _export(self, params: Any, path: str, head: bool) -> int:
     recycle, self._last_export = self._last_export, path
     return export_hf_weights(params, self.cfg, path, dtype=self.dtype, tied_head=head,
-                             recycle=recycle if recycle and os.path.isdir(recycle) else None)
+                             recycle=recycle)  # gone or another size: a new file
 
   def __call__(self, params: Any, version: int, urls: Sequence[str]) -> None:
     os.makedirs(self.staging_dir, exist_ok=True)
