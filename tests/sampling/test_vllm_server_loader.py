@@ -37,8 +37,10 @@ class _Merged(nn.Module):
 class _Packed(nn.Module):
   """A linear layer packed for oneDNN: the weight parameter is empty, the handle holds it."""
 
-  def __init__(self, n, handle):
+  def __init__(self, n, handle, sizes=None):
     super().__init__()
+    if sizes is not None:  # a merged projection (its parts are stacked in one pack)
+      self.output_sizes = sizes
     self.weight = nn.Parameter(torch.empty(0), requires_grad=False)
     handler = _Handler(n, K, handle)
     self.cpu_linear = lambda x, weight, bias: (handler, x)
@@ -54,7 +56,8 @@ class _Embed(nn.Module):
 
 
 class _Toy(nn.Module):
-  packed_modules_mapping = {"qkv_proj": ["q_proj", "k_proj", "v_proj"]}
+  packed_modules_mapping = {"qkv_proj": ["q_proj", "k_proj", "v_proj"],
+                            "gate_up_proj": ["gate_proj", "up_proj"]}
 
   def __init__(self):
     super().__init__()
@@ -64,6 +67,8 @@ class _Toy(nn.Module):
     layer.self_attn = nn.Module()
     layer.self_attn.qkv_proj = _Merged([8, 4, 4], bias=True)
     layer.self_attn.o_proj = _Packed(6, handle=101)
+    layer.mlp = nn.Module()
+    layer.mlp.gate_up_proj = _Packed(10, handle=103, sizes=[5, 5])
     self.model.layers = nn.ModuleList([layer])
     self.model.norm = nn.Module()
     self.model.norm.weight = nn.Parameter(torch.zeros(K), requires_grad=False)
@@ -78,7 +83,8 @@ def _checkpoint(seed, head=True):
   t = {"model.embed_tokens.weight": r(12, K), "model.norm.weight": r(K),
        a + "q_proj.weight": r(8, K), a + "k_proj.weight": r(4, K), a + "v_proj.weight": r(4, K),
        a + "q_proj.bias": r(8), a + "k_proj.bias": r(4), a + "v_proj.bias": r(4),
-       a + "o_proj.weight": r(6, K)}
+       a + "o_proj.weight": r(6, K),
+       "model.layers.0.mlp.gate_proj.weight": r(5, K), "model.layers.0.mlp.up_proj.weight": r(5, K)}
   if head:
     t["lm_head.weight"] = t["model.embed_tokens.weight"].clone()
   return t
@@ -122,7 +128,13 @@ def test_update_lands_every_tensor_and_repacks_behind_the_same_handle(tmp_path, 
   # full new weight; the old handle was released. The tied head was repacked too.
   assert _handler(model.model.layers[0].self_attn.o_proj).handler_tensor is o_handle
   torch.testing.assert_close(packed[int(o_handle)], f32[a + "o_proj.weight"])
-  assert sorted(released) == [100, 101, 102] and stats["repacked"] == 3
+  # A merged packed layer is packed from all its parts at once (assembled in the scratch
+  # buffer the smaller o_proj was packed from before it).
+  m = "model.layers.0.mlp."
+  torch.testing.assert_close(packed[int(_handler(model.model.layers[0].mlp.gate_up_proj)
+                                        .handler_tensor)],
+                             torch.cat([f32[m + "gate_proj.weight"], f32[m + "up_proj.weight"]]))
+  assert sorted(released) == [100, 101, 102, 103] and stats["repacked"] == 4
   head_handle = int(_handler(model.lm_head).handler_tensor)
   torch.testing.assert_close(packed[head_handle][:12], f32["model.embed_tokens.weight"])
   assert stats["bytes"] == sum(v.numel() * 2 for k, v in ckpt.items() if k != "lm_head.weight")
@@ -130,7 +142,7 @@ def test_update_lands_every_tensor_and_repacks_behind_the_same_handle(tmp_path, 
 
 def test_a_second_update_replaces_the_first(tmp_path, handles):
   model = _Toy()
-  plan = loader._plan(model)  # noqa: SLF001  (as the worker keeps it between updates)
+  plan = loader._Plan(model)  # noqa: SLF001  (as the worker keeps it between updates)
   for seed in (1, 2):
     save_file(_checkpoint(seed), str(tmp_path / "model.safetensors"))
     loader.update_model_in_place(model, str(tmp_path), plan)
