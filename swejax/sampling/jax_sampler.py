@@ -11,10 +11,11 @@ Choices worth knowing:
   There are as many cached sessions as slots.
 - Shapes are static: prefill chunks are padded to `prefill_buckets` (longer suffixes go
   in several chunks) and attend over 512-position key blocks up to their last position;
-  the decode step reads 128-position key blocks up to the furthest active position (a
-  dynamic count, so one compilation serves every length; a block stays in the CPU's
-  cache between its two uses). A new request length never compiles anything once
-  `warmup()` has run.
+  a decode step runs the busy slots only, padded to `decode_buckets` rows (powers of two,
+  then every slot), and reads 128-position key blocks up to the furthest active position
+  (a dynamic count, so one compilation serves every length; a block stays in the CPU's
+  cache between its two uses). A new request length or a new number of busy slots never
+  compiles anything once `warmup()` has run.
 - `update_weights` waits until the requests in flight finish (new ones queue meanwhile),
   then swaps the pytree and drops every cached K/V: every token of a Result comes from
   the version it reports.
@@ -96,6 +97,8 @@ class JaxSampler:
                        f"{tuple(prefill_buckets)}")
     self.cfg, self.max_slots, self.max_len = cfg, max_slots, max_len
     self.prefill_buckets = buckets
+    # Decode batch sizes: powers of two below max_slots, then max_slots (every slot).
+    self.decode_buckets = _powers_of_two(1, max_slots)
     self._params, self._version = params, int(version)
     block = min(_KV_BLOCK, 1 << (max_len - 1).bit_length())
     self._prefill = functools.partial(_prefill, cfg=cfg, block=block)
@@ -106,7 +109,7 @@ class JaxSampler:
     self._waiting: list[_Job] = []
     self._pending_weights: list[tuple] = []
     self._tick = 0
-    self._stats = {"decode_steps": 0, "decode_tokens": 0, "decode_seconds": 0.0,
+    self._stats = {"decode_steps": 0, "decode_tokens": 0, "decode_rows": 0, "decode_seconds": 0.0,
                    "prefill_calls": 0, "prefill_tokens": 0, "prefill_seconds": 0.0}
     self._lock = threading.Lock()
     self._error: SamplerError | None = None
@@ -173,7 +176,8 @@ class JaxSampler:
     self._call_engine("warmup", truncation)
 
   def stats(self) -> dict[str, float]:
-    """Counters since start: decode steps/tokens/seconds, prefill calls/tokens/seconds."""
+    """Counters since start: decode steps/tokens/batch rows/seconds, prefill
+    calls/tokens/seconds."""
     with self._lock:
       out = dict(self._stats)
     out["jit_cache_entries"] = _prefill._cache_size() + _decode._cache_size()  # all samplers
@@ -368,32 +372,37 @@ class JaxSampler:
   def _step(self) -> None:
     t0 = time.perf_counter()
     active = self._active()
-    tokens = np.zeros(self.max_slots, np.int32)
-    positions = np.zeros(self.max_slots, np.int32)
-    on = np.zeros(self.max_slots, bool)
+    # The batch: the busy slots only, padded to a bucket size with idle rows (they read
+    # slot 0 and write nothing).
+    n = next(b for b in self.decode_buckets if b >= len(active))
+    rows = np.zeros(n, np.int32)
+    rows[:len(active)] = active
+    tokens = np.zeros(n, np.int32)
+    positions = np.zeros(n, np.int32)
+    on = np.zeros(n, bool)
     truncate = False
-    for i in active:
+    for r, i in enumerate(active):
       job = self._slots[i].job
-      tokens[i], positions[i], on[i] = job.next_token, job.position, True
+      tokens[r], positions[r], on[r] = job.next_token, job.position, True
       self._sampling["step"][i] = len(job.tokens)
       truncate |= _truncating(job.request.params)
+    sampling = {k: v[rows] for k, v in self._sampling.items()}
     self._cache, ids, lps = self._decode(self._params, cache=self._cache, tokens_s=tokens,
                                          positions_s=positions, active_s=on,
-                                         sampling={k: v.copy() for k, v in
-                                                   self._sampling.items()},
-                                         truncate=truncate)
+                                         sampling=sampling, truncate=truncate, slots_s=rows)
     ids, lps = np.asarray(ids), np.asarray(lps)
     with self._lock:
       self._stats["decode_steps"] += 1
       self._stats["decode_tokens"] += len(active)
+      self._stats["decode_rows"] += n
       self._stats["decode_seconds"] += time.perf_counter() - t0
     self._tick += 1
-    for i in active:
+    for r, i in enumerate(active):
       s, job = self._slots[i], self._slots[i].job
       s.cached.append(job.next_token)
-      tok = int(ids[i])
+      tok = int(ids[r])
       job.tokens.append(tok)
-      job.logprobs.append(float(lps[i]))
+      job.logprobs.append(float(lps[r]))
       job.next_token, job.position = tok, job.position + 1
       if tok in job.request.stop_token_ids:
         self._finish(i, job, "stop")
@@ -413,10 +422,11 @@ class JaxSampler:
       self._cache = self._prefill(self._params, cache=self._cache, slot=np.int32(0),
                                   tokens_t=np.zeros(b, np.int32), start=np.int32(0),
                                   length=np.int32(0))
-    zeros = np.zeros(self.max_slots, np.int32)
-    for truncate in (False, True) if truncation else (False,):
-      self._cache, ids, _ = self._decode(
-          self._params, cache=self._cache, tokens_s=zeros, positions_s=zeros,
-          active_s=np.zeros(self.max_slots, bool), sampling=self._sampling,
-          truncate=truncate)
+    for n in self.decode_buckets:
+      zeros = np.zeros(n, np.int32)
+      sampling = {k: v[:n].copy() for k, v in self._sampling.items()}
+      for truncate in (False, True) if truncation else (False,):
+        self._cache, ids, _ = self._decode(
+            self._params, cache=self._cache, tokens_s=zeros, positions_s=zeros,
+            active_s=np.zeros(n, bool), sampling=sampling, truncate=truncate, slots_s=zeros)
     jax.block_until_ready(self._cache)

@@ -1,7 +1,7 @@
 """The decoder with a KV cache, over the same parameter pytree as swejax.model.
 
 Pure functions for the sampler's engine: `prefill` appends a chunk of tokens to one slot's
-cache; `decode` runs one token for every slot at once and samples the next one. The numerics
+cache; `decode` runs one token for a batch of slots at once and samples the next one. The numerics
 follow swejax.model step for step (the same RMSNorm and MLP modules, the same rope, scores
 in float32 divided by sqrt(H), float32 logits), so that the log-probabilities recorded here
 equal the learner's up to float error.
@@ -102,6 +102,21 @@ def _cached_attention(cfg: ModelConfig, first_slot, num_slots: int, positions_bt
   return attend
 
 
+def _slot_attention(cfg: ModelConfig, slots_b, positions_bt, num_blocks, block: int):
+  """`attend(q, ck, cv, layer)` for `_layers`: row b of q is cache slot slots_b[b] (any
+  slots, in any order), read in key blocks (one slice per row, no copy of other slots)."""
+  def attend(q, ck, cv, layer):
+    size = (1, 1, block) + ck.shape[3:]
+
+    def read_block(j):
+      def row(c, slot):
+        return jax.lax.dynamic_slice(c, (layer, slot, j * block, 0, 0), size)[0, 0]
+      return (jax.vmap(lambda sl: row(ck, sl))(slots_b),
+              jax.vmap(lambda sl: row(cv, sl))(slots_b))
+    return _attend_blocks(q, read_block, positions_bt, num_blocks, block, cfg.num_kv_heads)
+  return attend
+
+
 def _layers(params, cfg: ModelConfig, cache: Cache, x_btd, positions_bt, write_bt, slots_b,
             attend):
   """The decoder stack over the slots `slots_b` (rows of x): writes their K/V at `write_bt`,
@@ -153,20 +168,26 @@ def logits(params, cfg: ModelConfig, x_btd: jax.Array) -> jax.Array:
 
 def decode(params, cfg: ModelConfig, cache: Cache, tokens_s: jax.Array, positions_s: jax.Array,
            active_s: jax.Array, sampling: dict[str, jax.Array], *, block: int,
-           truncate: bool) -> tuple[Cache, jax.Array, jax.Array]:
-  """One step for every slot: token at its position in, (cache, next ids, log-probs) out.
+           truncate: bool, slots_s: jax.Array | None = None
+           ) -> tuple[Cache, jax.Array, jax.Array]:
+  """One step for a batch of slots: token at its position in, (cache, next ids, log-probs)
+  out. Row r is cache slot slots_s[r]; without slots_s, the rows are all the slots in
+  order (the batch is the whole cache). A batch of the busy slots only spares the work of
+  the idle ones (their rows of every matmul, their attention over the history).
 
-  Inactive slots compute on garbage and write nothing. Keys are read in blocks of `block`
-  positions up to the block of the furthest active position (a dynamic count: one
-  compilation serves every length); the cache length must be a multiple of `block`.
+  Inactive rows compute on garbage and write nothing (their slot may be any). Keys are
+  read in blocks of `block` positions up to the block of the furthest active position (a
+  dynamic count: one compilation serves every length); the cache length must be a
+  multiple of `block`.
   """
   s, m = tokens_s.shape[0], cache["k"].shape[2]
   write = jnp.where(active_s, positions_s, m)[:, None]
   x = _embed(params, cfg, tokens_s[:, None])
   num_blocks = jnp.max(jnp.where(active_s, positions_s, 0)) // block + 1
 
-  attend = _cached_attention(cfg, 0, s, positions_s[:, None], num_blocks, block)  # every slot
-  x, cache = _layers(params, cfg, cache, x, positions_s[:, None], write, jnp.arange(s), attend)
+  slots_s = jnp.arange(s) if slots_s is None else slots_s
+  attend = _slot_attention(cfg, slots_s, positions_s[:, None], num_blocks, block)
+  x, cache = _layers(params, cfg, cache, x, positions_s[:, None], write, slots_s, attend)
   logits_sv = logits(params, cfg, x)[:, 0]
   ids, lps = sample(logits_sv, truncate=truncate, **sampling)
   return cache, ids, lps

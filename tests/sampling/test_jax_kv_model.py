@@ -158,3 +158,38 @@ def test_truncation_support_and_renormalised_logprobs(kind):
   kept = np.array(sorted(keep))
   ref = np.log(p[kept] / p[kept].sum())
   np.testing.assert_allclose(lps, ref[np.searchsorted(kept, ids)], atol=1e-5)
+
+
+def test_a_batch_of_some_slots_equals_the_whole_cache_batch(params):
+  """Rows that name their slots (any order, idle padding rows) compute what the batch of
+  every slot computes for those slots, and write the same K/V."""
+  rng = np.random.default_rng(3)
+  lengths = (9, 40, 2, 17)
+  cache = K.init_cache(CFG, SLOTS, MAX_LEN)
+  for slot, n in enumerate(lengths):
+    padded = np.zeros(64, np.int32)
+    padded[:n] = rng.integers(0, CFG.vocab_size, n)
+    cache = _prefill(params, cache=cache, slot=np.int32(slot), tokens_t=padded,
+                     start=np.int32(0), length=np.int32(n))
+  tokens = rng.integers(0, CFG.vocab_size, SLOTS).astype(np.int32)
+  positions = np.array(lengths, np.int32)
+  sampling = K.sampling_arrays(SLOTS)
+  sampling["seed"][:] = [5, 6, 7, 8]
+  whole, ids, lps = _decode(params, cache=jax.tree.map(jnp.copy, cache), tokens_s=tokens,
+                            positions_s=positions, active_s=np.ones(SLOTS, bool),
+                            sampling=sampling, block=32, truncate=False)
+  rows = np.array([3, 1, 0, 0], np.int32)  # slots 3 and 1, then two idle rows
+  on = np.array([True, True, False, False])
+  some, ids2, lps2 = _decode(params, cache=cache, tokens_s=tokens[rows],
+                             positions_s=positions[rows], active_s=on,
+                             sampling={k: v[rows] for k, v in sampling.items()}, block=32,
+                             truncate=False, slots_s=rows)
+  np.testing.assert_array_equal(np.asarray(ids2)[:2], np.asarray(ids)[[3, 1]])
+  np.testing.assert_allclose(np.asarray(lps2)[:2], np.asarray(lps)[[3, 1]], atol=1e-6)
+  for name in ("k", "v"):
+    got, want = np.asarray(some[name]), np.asarray(whole[name])
+    for slot in (1, 3):  # the new position of each busy slot, as the whole batch wrote it
+      np.testing.assert_allclose(got[:, slot, :lengths[slot] + 1],
+                                 want[:, slot, :lengths[slot] + 1], atol=1e-6)
+    for slot in (0, 2):  # idle: nothing written past the prompt
+      assert not got[:, slot, lengths[slot]:].any()

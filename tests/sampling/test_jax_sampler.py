@@ -43,6 +43,24 @@ def test_more_requests_than_slots_and_a_finished_slot_is_refilled(sampler):
       r.info["slot"] for r in results}
 
 
+def test_a_decode_step_runs_the_busy_slots_only(params):
+  """Two requests in an 8-slot sampler: every step is a batch of 2 rows, not 8, and the
+  tokens are those of the same requests decoded beside 6 others (a full batch)."""
+  with JaxSampler(CFG, params, **dict(KW, max_slots=8)) as s:
+    s.warmup()
+    before = s.stats()
+    two = s.generate([[1, 2, 3], [9, 8]], 10, seed=4)
+    after = s.stats()
+    steps = after["decode_steps"] - before["decode_steps"]
+    assert steps == 10 and after["decode_rows"] - before["decode_rows"] == 2 * steps
+    assert s.decode_buckets == (1, 2, 4, 8)
+    eight = s.generate([[1, 2, 3], [9, 8]] + [[5 + i] for i in range(6)], 10, seed=4)
+    assert s.stats()["jit_cache_entries"] == after["jit_cache_entries"]  # warmed up
+  assert [r.tokens for r in two] == [r.tokens for r in eight[:2]]
+  np.testing.assert_allclose([r.logprobs for r in two], [r.logprobs for r in eight[:2]],
+                             atol=1e-5)
+
+
 def test_stop_token_is_included_and_ends_the_request(sampler):
   free = sampler.generate([[7, 7, 7]], 12, temperature=0.0)[0]
   stop = free.tokens[4]
