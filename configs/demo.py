@@ -83,8 +83,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # stays (16 -> 24 was 7% faster per episode; 24 -> 32 another ~10% on a slower machine).
       length_threshold=6, infra_retries=2, concurrency=32 if not smoke else 8,
       grade_timeout=120.0))
+  # kind "jax": the in-process sampler (max_slots episodes at once). kind "vllm": the
+  # servers at `urls` (comma-separated; launch/vllm_fleet.sh), sent the weights after every
+  # update through `staging_dir` (default WORKDIR/weights; every server must read it at
+  # the same path: /dev/shm for servers on this host).
   c.sampler = ml_collections.ConfigDict(dict(kind="jax", max_slots=32 if not smoke else 8,
-                                             urls=""))
+                                             urls="", staging_dir="", startup_timeout=600.0))
 
   # Copy corpus first (swejax.rl.demo: the in-context copying pretraining would give),
   # then the demonstrations, which are not graded (SFT data either way).

@@ -27,8 +27,19 @@ def prepare_workdir(config, workdir: str) -> None:
     f.write(text)
 
 
+# What `swejax train` reads besides the learner's sections (configs/demo.py has them all).
+_RUN_SECTIONS = ("stages", "tasks", "agent", "sandbox", "sampler", "eval", "checkpoint",
+                 "warm_start", "rft", "seed")
+
+
 def main(argv: list[str]) -> int:
   config, flags = parse_flags(argv, "swejax train", _FLAGS)
+  missing = [k for k in _RUN_SECTIONS if k not in config]
+  if missing:
+    raise UsageError(
+        f"config {config.get('name', '')!r} has no {', '.join(missing)}: it configures the "
+        f"learner only (for `python -m swejax.aot` and the benchmarks); `swejax train` needs "
+        f"the run's sections too, as configs/demo.py has them")
   workdir = flags["workdir"] or os.path.join("workdirs", config.name)
   from swejax.learner import maybe_initialize_distributed  # pylint: disable=import-outside-toplevel
   maybe_initialize_distributed(config.get("mesh"))
@@ -36,9 +47,11 @@ def main(argv: list[str]) -> int:
   from swejax.rl.data import TaskSets  # pylint: disable=import-outside-toplevel
   from swejax.rl.loop import Run  # pylint: disable=import-outside-toplevel
   from swejax.rl.loop import check_init  # pylint: disable=import-outside-toplevel
+  from swejax.rl.loop import sampler_urls  # pylint: disable=import-outside-toplevel
   try:
     if config.model.get("init", ""):
       check_init(config.model.init)
+    sampler_urls(config.sampler)
     data = TaskSets(config, workdir)
   except (ValueError, FileNotFoundError) as e:
     raise UsageError(str(e)) from None

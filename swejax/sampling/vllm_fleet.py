@@ -113,6 +113,14 @@ class VLLMFleet:
 
   def _start(self, startup_timeout: float, seeds: bool | None) -> None:
     vllm_api.wait_healthy(self._http, self.urls, startup_timeout)
+    # A paused server would hold the probe below (and every request) forever.
+    paused = [u for u in self.urls if self._get_json(u, "/is_paused").get("is_paused")]
+    if paused:
+      raise SamplerError(
+          f"{', '.join(paused)} paused: a weight sync that did not finish (its client "
+          f"stopped?) or one running from another trainer. Once no sync runs, restart the "
+          f"server, or reset its prefix cache and resume it: curl -X POST "
+          f"{paused[0]}/reset_prefix_cache; curl -X POST {paused[0]}/resume")
     self.model, self.max_model_len = vllm_api.served_model(self._http, self.urls)
     checks = self._check_servers()
     self._problems = {u: c.problems for u, c in checks.items()}

