@@ -60,6 +60,14 @@ def test_a_missing_checkpoint_fails_before_any_work(tmp_path, run_train):
   assert not (tmp_path / "w").exists()
 
 
+def test_a_learner_only_config_is_refused_by_name(tmp_path, run_train):
+  out = run_train(["--config=configs/dapo_qwen2_5_72b.py:tiny", f"--workdir={tmp_path / 'w'}"],
+                  timeout=300)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "has no stages, tasks, agent, sandbox, sampler" in out.stderr
+  assert "Traceback" not in out.stderr and not (tmp_path / "w").exists()
+
+
 def test_a_run_may_start_with_an_evaluation_of_its_init():
   assert loop.first_training_stage(["eval:base", "rft", "eval:rft", "dapo"]) == "rft"
   assert loop.first_training_stage(["warm_start", "dapo"]) == "warm_start"
