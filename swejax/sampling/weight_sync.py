@@ -9,25 +9,20 @@ while a sync runs and verifies every server's version afterwards.
 """
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
-import functools
-import json
 import os
 import shutil
 import time
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import requests
+from jax.experimental import multihost_utils
 
-from swejax.model import hf
-from swejax.model import safetensors_io as st
 from swejax.model.config import ModelConfig
 from swejax.sampling.base import SamplerError
+from swejax.sampling.hf_export import export_hf_weights
 
 WeightSync = Callable[[Any, int, Sequence[str]], None]
 
@@ -38,147 +33,6 @@ class WeightSyncError(SamplerError):
   def __init__(self, message: str, failed: dict[str, str]):
     super().__init__(message)
     self.failed = failed
-
-
-@functools.lru_cache(maxsize=8)
-def _layout(cfg: ModelConfig) -> tuple[dict, dict[str, tuple[tuple[int, ...], np.dtype]]]:
-  """(param path -> hf name and layout map, hf specs in bfloat16); traced once per config."""
-  return hf._table(cfg), hf.hf_specs(cfg, np.dtype(jnp.bfloat16))  # noqa: SLF001
-
-
-@functools.partial(jax.jit, static_argnames=("to_hf", "cfg", "dtype", "stacked"))
-def _param_to_hf(x: jax.Array, *, to_hf, cfg: ModelConfig, dtype, stacked: bool) -> jax.Array:
-  # A stacked parameter becomes all its layers' tensors at once, [layers, *hf shape]: one
-  # dispatch per parameter, and the layers lie in the file in this order already.
-  if stacked:
-    return jax.vmap(lambda y: to_hf(y, cfg))(x).astype(dtype)
-  return to_hf(x, cfg).astype(dtype)
-
-
-def _flat(tree, prefix=()):
-  for k, v in tree.items():
-    if isinstance(v, dict):
-      yield from _flat(v, prefix + (k,))
-    else:
-      yield prefix + (k,), v
-
-
-def _device_blocks(params: Any, cfg: ModelConfig, dt):
-  table, _ = _layout(cfg)
-  for path, value in _flat(params):
-    m = table[path]
-    value = jnp.asarray(value)
-    if not value.is_fully_addressable:
-      raise NotImplementedError(
-          f"parameter {'/'.join(path)} spans several hosts; the disk weight sync gathers "
-          f"on one host (use an NCCL weight sync across hosts)")
-    stacked = path[0] == "layers"
-    names = [m.hf.format(i) for i in range(cfg.num_layers)] if stacked else [m.hf]
-    yield names, _param_to_hf(value, to_hf=m.to_hf, cfg=cfg, dtype=dt, stacked=stacked)
-
-
-def iter_hf_blocks(params: Any, cfg: ModelConfig, dtype: str = "bfloat16", *,
-                   ahead: int = 2):
-  """Yields (hf names, host array) one parameter at a time: a stacked parameter is laid
-  out and cast for all its layers on its own devices, then brought to the host as
-  [layers, *hf shape] (names[i] is row i); never the whole model at once. `ahead`
-  parameters are in flight, so the device work and the copy overlap the caller's."""
-  window: collections.deque = collections.deque()
-  for names, x in _device_blocks(params, cfg, jnp.dtype(dtype)):
-    x.copy_to_host_async()
-    window.append((names, x))
-    if len(window) > ahead:
-      names, x = window.popleft()
-      yield names, np.asarray(x)
-  while window:
-    names, x = window.popleft()
-    yield names, np.asarray(x)
-
-
-def iter_hf_arrays(params: Any, cfg: ModelConfig, dtype: str = "bfloat16", *,
-                   ahead: int = 2):
-  """Yields (hf name, host array) one tensor at a time (views of `iter_hf_blocks`)."""
-  for names, block in iter_hf_blocks(params, cfg, dtype, ahead=ahead):
-    if len(names) == 1 and block.ndim == len(_layout(cfg)[1][names[0]][0]):
-      yield names[0], block
-    else:
-      yield from zip(names, block)
-
-
-_EMBED, _HEAD = "model.embed_tokens.weight", "lm_head.weight"
-_EXPORT_DTYPES = tuple(np.dtype(d) for d in (jnp.bfloat16, np.float16, np.float32))
-
-
-def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = "bfloat16",
-                      tied_head: bool = True, recycle: str | None = None) -> int:
-  """Writes `params` as a Hugging Face Qwen2 checkpoint at `path`; returns the weight bytes.
-
-  Streams `iter_hf_blocks` (one parameter, all its layers, at a time) into
-  `path.partial`, each block written once, straight from the host array, at its place in
-  the file; renamed at the end so that a reader never sees a half-written directory.
-  With tied embeddings and `tied_head`, the embedding is also written as lm_head.weight:
-  vLLM's own reload keeps a packed copy of a tied head on CPU that it refreshes only when
-  the checkpoint names lm_head.weight (swejax's server-side loader needs no copy).
-
-  `recycle`: an earlier export nobody reads any more. Its weights file, if it has the
-  size this one needs, is moved here and overwritten in place: on a memory file system
-  (/dev/shm) writing into pages that exist costs half as much as allocating new ones, and
-  deleting the old export frees nothing.
-  """
-  dt = np.dtype(jnp.dtype(dtype))
-  if dt not in _EXPORT_DTYPES:
-    raise ValueError(f"export dtype {dtype!r}: expected one of bfloat16, float16, float32")
-  copy_head = cfg.tie_embeddings and tied_head
-  specs = {}
-  for name, (shape, _) in _layout(cfg)[1].items():
-    specs[name] = (shape, dt)
-    if name == _EMBED and copy_head:
-      specs[_HEAD] = (shape, dt)
-  raw, offsets = st.header(specs)
-  tmp = path + ".partial"
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  nbytes = sum(int(np.prod(shape)) * d.itemsize for shape, d in specs.values())
-  written = 0
-  target = os.path.join(tmp, "model.safetensors")
-  reuse = _recycle(os.path.join(recycle, "model.safetensors") if recycle else None, target,
-                   len(raw) + nbytes)
-  with open(target, "r+b" if reuse else "wb") as f:
-    f.write(raw)
-    fd = f.fileno()
-    for names, block in iter_hf_blocks(params, cfg, dtype):
-      data = memoryview(np.ascontiguousarray(block).reshape(-1).view(np.uint8))
-      targets = [names[0]] + ([_HEAD] if names[0] == _EMBED and copy_head else [])
-      for name in targets:  # the names of a block are consecutive in the file
-        want = sum(int(np.prod(specs[n][0])) for n in names) * dt.itemsize
-        if len(data) != want:
-          raise AssertionError(f"{name}: {len(data)} bytes, expected {want}")
-        _pwrite_all(fd, data, offsets[name])
-        written += len(data)
-  if written != nbytes:
-    raise AssertionError(f"{path}: wrote {written} of {nbytes} weight bytes")
-  with open(os.path.join(tmp, "config.json"), "w") as f:
-    json.dump(hf.config_to_hf(cfg, str(jnp.dtype(dtype))), f, indent=2)
-  shutil.rmtree(path, ignore_errors=True)
-  os.replace(tmp, path)
-  return nbytes
-
-
-def _recycle(old: str | None, new: str, size: int) -> bool:
-  """Moves `old` to `new` if it is a file of `size` bytes (to be overwritten in place)."""
-  try:
-    if old is None or os.stat(old).st_size != size:
-      return False
-    os.rename(old, new)
-    return True
-  except OSError:
-    return False
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-  while len(data):
-    n = os.pwrite(fd, data, offset)
-    data, offset = data[n:], offset + n
 
 
 def _post(session: requests.Session, url: str, path: str, timeout: float, **kw) -> Any:
@@ -284,7 +138,11 @@ class DiskWeightSync:
   staged tensors into its live parameters (`vllm_server/swejax_weight_loader.py`); any
   other runs vLLM's `reload_weights`, and then the export also names a tied head (vLLM
   needs it). Each export overwrites the file of the one before (`recycle`). A
-  staging directory on a memory file system (/dev/shm) spares the disk."""
+  staging directory on a memory file system (/dev/shm) spares the disk.
+
+  A learner over several processes calls it on every process: each writes the rows of
+  the export it holds (`staging_dir` must be the same storage for all, and for the
+  servers), process 0 drives the servers, and all return together."""
   cfg: ModelConfig
   staging_dir: str
   dtype: str = "bfloat16"
@@ -315,13 +173,31 @@ class DiskWeightSync:
                              recycle=recycle)  # gone or another size: a new file
 
   def __call__(self, params: Any, version: int, urls: Sequence[str]) -> None:
+    if jax.process_count() == 1:
+      return self._sync(params, version, urls)
+    # A multi-host learner: every process writes its rows of the export; process 0 also
+    # drives the servers, and the others wait until it is done.
+    try:
+      if jax.process_index() == 0:
+        self._sync(params, version, urls)
+      else:
+        self._export(params, self._path(version), True)
+    finally:
+      multihost_utils.sync_global_devices(f"swejax weight sync to version {version}")
+
+  def _path(self, version: int) -> str:
+    return os.path.join(os.path.abspath(self.staging_dir), f"v{int(version):08d}")
+
+  def _sync(self, params: Any, version: int, urls: Sequence[str]) -> None:
     os.makedirs(self.staging_dir, exist_ok=True)
-    path = os.path.join(os.path.abspath(self.staging_dir), f"v{int(version):08d}")
+    path = self._path(version)
     failed: dict[str, str] = {}
     t0 = time.perf_counter()
     # Ask and pause every server while the export runs; a tied head is written when a
-    # server may need it (the methods of the last sync tell; a new server: assume so).
-    head = not all(self._methods.get(u) == SWEJAX_METHOD for u in urls)
+    # server may need it (the methods of the last sync tell; a new server: assume so;
+    # always with several processes, which must agree on the file without asking).
+    head = jax.process_count() > 1 or not all(
+        self._methods.get(u) == SWEJAX_METHOD for u in urls)
     with concurrent.futures.ThreadPoolExecutor(max(1, len(urls))) as pool:
       prepared = {u: pool.submit(self._prepare, u) for u in urls}
       try:
