@@ -11,19 +11,16 @@ and is reused on resume; a checkpoint follows every training unit (a stage, an i
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
-from typing import Any
 
-import jax
 import numpy as np
 
 from swejax import learner
 from swejax.agent import prompts
 from swejax.learner import build as learner_build
-from swejax.rl import evaluation, learn
+from swejax.rl import evaluation, learn, samplers
 from swejax.rl.episode import Episode, EpisodeLog, read_episodes
 from swejax.rl.rollout import RolloutConfig, SamplerPolicy, Sandboxes, run_groups
 from swejax.rl.scripted_policy import ScriptedPolicy
@@ -63,29 +60,6 @@ def check_init(init: str) -> str:
     raise ValueError(f"config model.init={init!r}: {path} is not a Hugging Face checkpoint "
                      "directory (no config.json)")
   return path
-
-
-SAMPLER_KINDS = ("jax", "vllm")
-
-
-def sampler_urls(sampler_config) -> list[str]:
-  """The vLLM servers of config `sampler` (empty for the in-process JAX sampler); a
-  ValueError naming the flag when the choice is not one."""
-  kind = sampler_config.get("kind", "jax")
-  urls = [u.strip() for u in str(sampler_config.get("urls", "") or "").split(",") if u.strip()]
-  if kind not in SAMPLER_KINDS:
-    raise ValueError(f"config sampler.kind={kind!r}: expected one of {', '.join(SAMPLER_KINDS)}")
-  if kind == "vllm" and not urls:
-    raise ValueError("config sampler.kind='vllm' needs sampler.urls: the servers' base URLs, "
-                     "comma-separated (launch/vllm_fleet.sh prints them)")
-  if kind == "jax" and urls:
-    raise ValueError(f"config sampler.urls={sampler_config.urls!r} is set but "
-                     "sampler.kind='jax' (the in-process sampler): set sampler.kind='vllm' to "
-                     "use those servers")
-  bad = [u for u in urls if not u.startswith(("http://", "https://"))]
-  if bad:
-    raise ValueError(f"config sampler.urls: {bad[0]!r} is not an http(s):// URL")
-  return urls
 
 
 def initial_params(init: str, model_cfg, mesh):
@@ -196,37 +170,10 @@ class Run:
 
   def get_sampler(self):
     if self.sampler is None:
-      s = self.config.sampler
-      urls = sampler_urls(s)
-      if not urls:
-        from swejax.sampling import JaxSampler  # pylint: disable=import-outside-toplevel
-        self.sampler = JaxSampler(self.model_cfg, self.params(), max_slots=s.max_slots,
-                                  max_len=self.config.agent.max_context_tokens,
-                                  version=self.ls.version)
-      else:
-        self.sampler = self._vllm_fleet(s, urls)
+      self.sampler = samplers.make_sampler(self.config, self.model_cfg, self.params(),
+                                           version=self.ls.version, workdir=self.workdir,
+                                           stop_token_id=self.tok.im_end_id)
     return self.sampler
-
-  def _vllm_fleet(self, s, urls):
-    """The vLLM servers at `urls`, given this run's current weights at once (whatever
-    checkpoint they were started from, if its architecture is this one)."""
-    from swejax.sampling import VLLMFleet  # pylint: disable=import-outside-toplevel
-    staging = s.get("staging_dir", "") or os.path.join(self.workdir, "weights")
-    fleet = VLLMFleet(urls, cfg=self.model_cfg, eos_token_ids=(self.tok.im_end_id,),
-                      staging_dir=staging, initial_version=self.ls.version,
-                      startup_timeout=float(s.get("startup_timeout", 600.0)),
-                      max_in_flight=max(8, 2 * self.config.agent.concurrency))
-    try:
-      need = self.config.agent.max_context_tokens
-      if fleet.max_model_len < need:
-        raise ValueError(f"config sampler.urls: the servers' max_model_len is "
-                         f"{fleet.max_model_len}, below agent.max_context_tokens={need} "
-                         f"(start them with --max-model-len {need} or more)")
-      fleet.update_weights(self.params(), self.ls.version)
-    except BaseException:
-      fleet.close()
-      raise
-    return fleet
 
   def push_weights(self) -> float:
     t = time.monotonic()

@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
   from swejax.rl.data import TaskSets  # pylint: disable=import-outside-toplevel
   from swejax.rl.loop import Run  # pylint: disable=import-outside-toplevel
   from swejax.rl.loop import check_init  # pylint: disable=import-outside-toplevel
-  from swejax.rl.loop import sampler_urls  # pylint: disable=import-outside-toplevel
+  from swejax.rl.samplers import sampler_urls  # pylint: disable=import-outside-toplevel
   try:
     if config.model.get("init", ""):
       check_init(config.model.init)
