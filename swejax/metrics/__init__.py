@@ -12,7 +12,8 @@ Records are flat dicts (nested dicts are flattened to "a/b" keys) with at least 
   solve_rate, reward_mean, episode_len_mean (actions), episodes, dropped_groups;
   learner/<name> as swejax.learner reports them (loss, clip_low_frac, clip_high_frac,
   approx_kl, grad_norm, logprob_diff_mean, ...);
-  time/rollouts, time/grading, time/learner, time/weight_sync (seconds; time/total if given);
+  time/total (wall seconds of the unit), time/rollouts, time/learner, time/weight_sync
+  (its parts), time/grading_summed (grading seconds summed over concurrent episodes);
   eval/pass@1, eval/stderr, eval/pass@k, eval/k (see swejax.metrics.passk for definitions).
 Other keys are stored and sent to TensorBoard too. NaN and inf are stored as null.
 """

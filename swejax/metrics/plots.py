@@ -126,6 +126,7 @@ def _time_plot(records, path: str) -> str | None:
   phases: list[str] = []
   for r in rows:
     phases += [k for k, v in r.items() if k.startswith("time/") and k != "time/total"
+               and not k.endswith("_summed")  # concurrent work, not a part of the wall time
                and isinstance(v, (int, float)) and k not in phases]
   fig = Figure(figsize=(max(7, 0.35 * len(rows)), 4), layout="constrained")
   ax = fig.add_subplot()

@@ -155,8 +155,10 @@ def format_summary(record: Mapping[str, Any]) -> str:
     parts.append(text)
   times = {k[len("time/"):]: v for k, v in flat.items()
            if k.startswith("time/") and isinstance(v, (int, float))}
-  if times:
+  if times:  # wall time and its parts; "*_summed" figures add up concurrent work
+    summed = {k[:-len("_summed")]: times.pop(k) for k in list(times) if k.endswith("_summed")}
     total = times.pop("total", sum(times.values()))
     split = " ".join(f"{k} {v:.1f}" for k, v in times.items())
     parts.append(f"{total:.1f}s ({split})" if split else f"{total:.1f}s")
+    parts += [f"{k} {v:.1f}s summed over episodes" for k, v in summed.items()]
   return " ".join(parts[:1] + [" | ".join(parts[1:])]).rstrip()

@@ -28,7 +28,8 @@ from swejax.sampling.base import SamplingParams
 
 
 def _grading(eps) -> float:
-  """Seconds spent grading (summed over episodes; they run concurrently)."""
+  """Seconds spent grading, summed over episodes (they run concurrently, inside the
+  rollouts' wall time): recorded as time/grading_summed."""
   return float(sum(e.grade.get("seconds", 0.0) for e in eps))
 
 
@@ -278,8 +279,9 @@ class Run:
         eps and rcfg.grade) else {}
     self.metrics.write(dict(stage="warm_start", iteration=0, demos=len(eps), **graded,
                             learner=metrics, **({"copying": copying} if copying else {}),
-                            time={"rollouts": t1 - t0, "grading": _grading(eps),
-                                  "learner": time.monotonic() - t1}))
+                            time={"total": time.monotonic() - t0, "rollouts": t1 - t0,
+                                  "learner": time.monotonic() - t1,
+                                  "grading_summed": _grading(eps)}))
 
   def evaluate(self, name: str) -> dict:
     e = self.config.eval
@@ -292,10 +294,12 @@ class Run:
     summary = evaluation.summarize(evaluation.per_task_successes(eps), e.k)
     summary.update(name=name, dropped_groups=len(out.dropped))
     self.ls.results[name] = summary
+    wall = time.monotonic() - t0
     self.metrics.write(dict(stage=f"eval_{name}", iteration=self.ls.iteration,
                             eval={"pass@1": summary["pass@1"], "stderr": summary["stderr"],
                                   "pass@k": summary["pass@k"], "k": summary["k"]},
-                            time={"rollouts": time.monotonic() - t0, "grading": _grading(eps)},
+                            time={"total": wall, "rollouts": wall,
+                                  "grading_summed": _grading(eps)},
                             **self._episode_stats(eps)))
     print(f"   {name}: Pass@1 {summary['pass@1']:.3f} +- {summary['stderr']:.3f}, "
           f"Pass@{summary['k']} {summary['pass@k']:.3f}", flush=True)
@@ -315,8 +319,9 @@ class Run:
     sync = self.push_weights()
     self.metrics.write(dict(stage="rft", iteration=0, sampled=len(eps), kept=len(kept),
                             dropped_groups=len(out.dropped), learner=metrics,
-                            time={"rollouts": t1 - t0, "grading": _grading(eps),
-                                  "learner": t2 - t1, "weight_sync": sync},
+                            time={"total": time.monotonic() - t0, "rollouts": t1 - t0,
+                                  "learner": t2 - t1, "weight_sync": sync,
+                                  "grading_summed": _grading(eps)},
                             **self._episode_stats(eps)))
 
   def _episode_stats(self, eps) -> dict:
@@ -375,8 +380,8 @@ class Run:
     self.metrics.write(dict(
         stage="dapo", iteration=it, tasks=len(tasks), kept_samples=len(samples),
         zero_advantage=zero, dropped_groups=len(out.dropped), optimizer_steps=len(records),
-        time={"rollouts": t1 - t0, "grading": _grading(eps), "learner": t2 - t1,
-              "weight_sync": sync},
+        time={"total": time.monotonic() - t0, "rollouts": t1 - t0, "learner": t2 - t1,
+              "weight_sync": sync, "grading_summed": _grading(eps)},
         learner=dict(learn.mean_metrics(records), **mismatch), **self._episode_stats(eps)))
     self.ls.iteration = it
     self.save()

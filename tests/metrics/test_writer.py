@@ -109,6 +109,12 @@ def test_format_summary_is_one_line_with_the_key_figures():
     assert part in line, (part, line)
 
 
+def test_format_summary_shows_the_wall_time_and_summed_work_apart():
+  line = format_summary({**_record(1), "time": {
+      "total": 60.0, "rollouts": 50.0, "learner": 10.0, "grading_summed": 480.0}})
+  assert "60.0s (rollouts 50.0 learner 10.0) | grading 480.0s summed over episodes" in line
+
+
 def test_console_gets_the_summary(tmp_path):
   console = io.StringIO()
   with MetricsWriter(tmp_path, console=console) as writer:
