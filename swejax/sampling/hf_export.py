@@ -53,58 +53,26 @@ def _row_sharding(value: jax.Array, shape: tuple[int, ...]):
   return NamedSharding(mesh, P(tuple(mesh.axis_names)) if rows % mesh.size == 0 else P())
 
 
-def _flat(tree, prefix=()):
-  for k, v in tree.items():
-    if isinstance(v, dict):
-      yield from _flat(v, prefix + (k,))
-    else:
-      yield prefix + (k,), v
-
-
-def _device_blocks(params: Any, cfg: ModelConfig, dt, *, by_rows: bool = False):
-  """(hf names, HF-layout block on the parameter's devices), one parameter at a time.
-  `by_rows`: a sharded parameter's block comes as [rows, last dim] split by rows over its
-  mesh, so that each host holds byte ranges of the file (a multi-host learner)."""
+def _host_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2):
+  """Yields (hf names, first row, host rows) for what this process writes of each
+  parameter's HF block: the first replica of each of its shards. A stacked parameter is
+  laid out and cast for all its layers at once on its own devices (names[i] is layer i);
+  a sharded one comes as [rows, last dim] split by rows over its mesh, so that every shard
+  is a byte range of the file. One parameter at a time, `ahead` more in flight so that
+  the device work and the copy to the host overlap the caller's writes."""
   table, specs = _layout(cfg)
-  for path, value in _flat(params):
-    m = table[path]
-    value = value if isinstance(value, jax.Array) else jnp.asarray(value)
-    stacked = path[0] == "layers"
-    names = [m.hf.format(i) for i in range(cfg.num_layers)] if stacked else [m.hf]
-    rows = None
-    if by_rows:
+  dt = jnp.dtype(dtype)
+
+  def blocks():
+    for path, value in hf._flat(params):  # noqa: SLF001
+      m = table[path]
+      value = value if isinstance(value, jax.Array) else jnp.asarray(value)
+      stacked = path[0] == "layers"
+      names = [m.hf.format(i) for i in range(cfg.num_layers)] if stacked else [m.hf]
       rows = _row_sharding(value, ((len(names),) if stacked else ()) + specs[names[0]][0])
-    elif not value.is_fully_addressable:
-      raise ValueError(f"parameter {'/'.join(path)} spans several hosts: export it with "
-                       f"export_hf_weights (each host writes its own rows)")
-    yield names, _param_to_hf(value, to_hf=m.to_hf, cfg=cfg, dtype=dt, stacked=stacked,
-                              rows=rows)
-
-
-def iter_hf_blocks(params: Any, cfg: ModelConfig, dtype: str = "bfloat16", *,
-                   ahead: int = 2):
-  """Yields (hf names, host array) one parameter at a time: a stacked parameter is laid
-  out and cast for all its layers on its own devices, then brought to the host as
-  [layers, *hf shape] (names[i] is row i); never the whole model at once. `ahead`
-  parameters are in flight, so the device work and the copy overlap the caller's.
-  The parameters must be on this host (export_hf_weights also takes a multi-host one)."""
-  window: collections.deque = collections.deque()
-  for names, x in _device_blocks(params, cfg, jnp.dtype(dtype)):
-    x.copy_to_host_async()
-    window.append((names, x))
-    if len(window) > ahead:
-      names, x = window.popleft()
-      yield names, np.asarray(x)
-  while window:
-    names, x = window.popleft()
-    yield names, np.asarray(x)
-
-
-def _local_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2):
-  """Yields (hf names, first row, host rows [n, last dim]) for the rows of each
-  parameter's HF block that this process writes (the first replica of each of its
-  shards), one parameter at a time with `ahead` more in flight."""
-  window: collections.deque = collections.deque()
+      x = _param_to_hf(value, to_hf=m.to_hf, cfg=cfg, dtype=dt, stacked=stacked, rows=rows)
+      x.copy_to_host_async()
+      yield names, x
 
   def pieces(names, x):
     for shard in x.addressable_shards:
@@ -112,23 +80,13 @@ def _local_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2):
         first = shard.index[0].start if shard.index else None
         yield names, first or 0, np.asarray(shard.data)
 
-  for names, x in _device_blocks(params, cfg, jnp.dtype(dtype), by_rows=True):
-    x.copy_to_host_async()
-    window.append((names, x))
+  window: collections.deque = collections.deque()
+  for block in blocks():
+    window.append(block)
     if len(window) > ahead:
       yield from pieces(*window.popleft())
   while window:
     yield from pieces(*window.popleft())
-
-
-def iter_hf_arrays(params: Any, cfg: ModelConfig, dtype: str = "bfloat16", *,
-                   ahead: int = 2):
-  """Yields (hf name, host array) one tensor at a time (views of `iter_hf_blocks`)."""
-  for names, block in iter_hf_blocks(params, cfg, dtype, ahead=ahead):
-    if len(names) == 1 and block.ndim == len(_layout(cfg)[1][names[0]][0]):
-      yield names[0], block
-    else:
-      yield from zip(names, block)
 
 
 _EMBED, _HEAD = "model.embed_tokens.weight", "lm_head.weight"
@@ -182,7 +140,7 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   written = 0
   with open(target, "r+b") as f:
     fd = f.fileno()
-    for names, first, rows in _local_rows(params, cfg, dtype):
+    for names, first, rows in _host_rows(params, cfg, dtype):
       data = memoryview(np.ascontiguousarray(rows).reshape(-1).view(np.uint8))
       skip = first * rows[0].nbytes if first else 0  # rows before this shard's
       for name in [names[0]] + ([_HEAD] if names[0] == _EMBED and copy_head else []):

@@ -89,19 +89,6 @@ def _attend_blocks(q_btnh, read_block, positions_bt, num_blocks, block: int, kv_
   return o.reshape(b, t, n, h).astype(q_btnh.dtype)
 
 
-def _cached_attention(cfg: ModelConfig, first_slot, num_slots: int, positions_bt, num_blocks,
-                      block: int):
-  """`attend(q, ck, cv, layer)` for `_layers`: the rows of q are the cache slots
-  first_slot .. first_slot + num_slots - 1, read in key blocks (a slice, no gather)."""
-  def attend(q, ck, cv, layer):
-    def read_block(j):
-      at, size = (layer, first_slot, j * block, 0, 0), (1, num_slots, block) + ck.shape[3:]
-      return (jax.lax.dynamic_slice(ck, at, size)[0],
-              jax.lax.dynamic_slice(cv, at, size)[0])
-    return _attend_blocks(q, read_block, positions_bt, num_blocks, block, cfg.num_kv_heads)
-  return attend
-
-
 def _slot_attention(cfg: ModelConfig, slots_b, positions_bt, num_blocks, block: int):
   """`attend(q, ck, cv, layer)` for `_layers`: row b of q is cache slot slots_b[b] (any
   slots, in any order), read in key blocks (one slice per row, no copy of other slots)."""
@@ -155,7 +142,7 @@ def prefill(params, cfg: ModelConfig, cache: Cache, slot: jax.Array, tokens_t: j
   slot = jnp.reshape(slot, (1,))
   num_blocks = (start + length + block - 1) // block
 
-  attend = _cached_attention(cfg, slot[0], 1, positions[None], num_blocks, block)
+  attend = _slot_attention(cfg, slot, positions[None], num_blocks, block)
   _, cache = _layers(params, cfg, cache, x, positions[None], write, slot, attend)
   return cache
 

@@ -234,12 +234,9 @@ class WeightLoaderExtension:
   `swejax_update_weights`, called through the server's /collective_rpc."""
 
   def swejax_update_weights(self, weights_path: str) -> dict[str, float]:
-    t0 = time.perf_counter()
     model = self.get_model()  # pytype: disable=attribute-error
     plan = getattr(self, "_swejax_plan", None)
     if plan is None or plan[0] is not model:
       plan = (model, _Plan(model))
       self._swejax_plan = plan  # pylint: disable=attribute-defined-outside-init
-    out = update_model_in_place(model, weights_path, plan[1])  # the file is unmapped on return
-    out["method_seconds"] = time.perf_counter() - t0
-    return out
+    return update_model_in_place(model, weights_path, plan[1])
