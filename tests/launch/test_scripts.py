@@ -134,3 +134,26 @@ def test_vllm_fleet_dry_run_shows_every_server():
               "--dry-run"]).stdout.splitlines()
   servers = [ln for ln in out if "vllm.entrypoints.openai.api_server" in ln]
   assert len(servers) == 4 and len({s.split("--port ")[1].split()[0] for s in servers}) == 4
+  # Every server gets swejax's endpoints; GPU servers keep vLLM's own busy polling.
+  assert all("--middleware swejax_endpoints.routes" in s and "vllm_server" in s and
+             "SWEJAX_VLLM_BUSY_POLL_S" not in s for s in servers)
+
+
+@pytest.mark.parametrize("flag, expect", [([], "SWEJAX_VLLM_BUSY_POLL_S=0.001"),
+                                          (["--busy-poll-s", "0.05"],
+                                           "SWEJAX_VLLM_BUSY_POLL_S=0.05"),
+                                          (["--busy-poll-s", "vllm"], None)])
+def test_vllm_fleet_cpu_servers_bound_busy_polling(flag, expect):
+  out = _run([LAUNCH / "vllm_fleet.sh", "--model", "ckpt", "--device", "cpu", *flag,
+              "--dry-run"]).stdout
+  assert "--worker-extension-cls swejax_weight_loader.WeightLoaderExtension" in out
+  if expect is None:
+    assert "SWEJAX_VLLM_BUSY_POLL_S" not in out
+  else:
+    assert expect in out
+
+
+def test_vllm_fleet_bad_busy_poll_is_named():
+  out = _run([LAUNCH / "vllm_fleet.sh", "--model", "ckpt", "--busy-poll-s", "soon",
+              "--dry-run"], check=False)
+  assert out.returncode == 2 and "--busy-poll-s" in out.stderr

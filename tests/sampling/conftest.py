@@ -43,7 +43,8 @@ class StubVLLM:
     self.max_model_len = 64
     self.reset_ok = True  # what /reset_prefix_cache answers
     self.reloaded: list[dict] = []  # /collective_rpc bodies
-    self.rpc_status = 200  # what /collective_rpc answers
+    self.rpc_status = 200  # what /collective_rpc (and /swejax/load) answers
+    self.endpoints = False  # swejax's /swejax/* endpoints (vllm_server/swejax_endpoints.py)
     self.calls: list[str] = []  # "METHOD /path?query", in order
     self.lock = threading.Lock()
     stub = self
@@ -77,6 +78,8 @@ class StubVLLM:
           return self._reply(200, {"weight_version": stub.weight_version})
         if path == "/is_paused":
           return self._reply(200, {"is_paused": stub.paused})
+        if path == "/swejax/info" and stub.endpoints:
+          return self._reply(200, {"endpoints": 1})
         self._reply(404, {"error": path})
 
       def do_POST(self):
@@ -91,6 +94,16 @@ class StubVLLM:
         if path in ("/pause", "/resume"):
           stub.paused = path == "/pause"
           return self._reply(200, {"status": path[1:]})
+        if path == "/swejax/pause" and stub.endpoints:
+          stub.paused = True
+          return self._reply(200, {"pause_seconds": 0.0})
+        if path == "/swejax/load" and stub.endpoints:  # as the real one: paused on failure
+          stub.paused = True
+          stub.reloaded.append({"method": body["method"], "kwargs": body["kwargs"]})
+          if stub.rpc_status != 200:
+            return self._reply(stub.rpc_status, {"error": "scripted worker failure"})
+          stub.weight_version, stub.paused = body["version"], False
+          return self._reply(200, {"results": [{"copy_seconds": 0.0}], "rpc_seconds": 0.0})
         if path == "/collective_rpc":
           stub.reloaded.append(body)
           if stub.rpc_status != 200:

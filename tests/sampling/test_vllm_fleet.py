@@ -20,7 +20,8 @@ from swejax import learner
 from swejax import model as model_lib
 from swejax.sampling import (JaxSampler, Request, SamplingParams, TruncatedSamplingError,
                              VLLMFleet)
-from swejax.sampling.weight_sync import export_hf_weights, reload_server
+from swejax.sampling.weight_sync import (SWEJAX_METHOD, export_hf_weights, reload_server,
+                                          server_version)
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 _T = 256  # padded length of the reference computations
@@ -147,7 +148,9 @@ def test_weight_update_without_restart_and_requests_held(vllm_servers, fleet):
   t.start()
   time.sleep(0.5)
   fleet.update_weights(new, 1)
-  assert "worker_copy_seconds" in fleet.weight_sync.last_stats  # swejax's in-place loader
+  stats = fleet.weight_sync.last_stats
+  assert "worker_copy_seconds" in stats  # swejax's in-place loader ...
+  assert stats["swejax_endpoints"] == len(vllm_servers.servers.urls)  # ... and endpoints
   time.sleep(0.5)
   stop.set()
   t.join()
@@ -167,6 +170,52 @@ def test_weight_update_without_restart_and_requests_held(vllm_servers, fleet):
   export_hf_weights(params, cfg, restore, dtype="float32")
   for url in vllm_servers.servers.urls:
     reload_server(url, restore, 0)
+
+
+def test_a_bad_load_is_a_clear_error_and_leaves_the_server_paused(vllm_servers):
+  cfg, params, url = vllm_servers.cfg, vllm_servers.params, vllm_servers.servers.urls[0]
+  load = lambda body: requests.post(url + "/swejax/load", json=body, timeout=120)  # noqa: E731
+  label = server_version(url)
+  r = load({"kwargs": {}, "version": "7"})
+  assert r.status_code == 400 and "'method'" in r.json()["error"]
+  missing = os.path.join(vllm_servers.tmp, "no-such-export")
+  r = load({"method": SWEJAX_METHOD, "kwargs": {"weights_path": missing}, "version": "7"})
+  assert r.status_code == 500 and missing in r.json()["error"]
+  assert requests.get(url + "/is_paused", timeout=5).json()["is_paused"]
+  assert server_version(url) == label
+  # A good load resumes it (the exact float32 weights, for later tests).
+  good = os.path.join(vllm_servers.tmp, "restore-exact")
+  export_hf_weights(params, cfg, good, dtype="float32")
+  r = load({"method": SWEJAX_METHOD, "kwargs": {"weights_path": good}, "version": label})
+  assert r.status_code == 200 and r.json()["results"][0]["repacked"] > 0
+  assert not requests.get(url + "/is_paused", timeout=5).json()["is_paused"]
+  assert server_version(url) == label
+
+
+def _group_cpu_seconds(pgid: int) -> float:
+  """CPU seconds used so far by the processes of a process group (a server and its engine)."""
+  total, tick = 0, os.sysconf("SC_CLK_TCK")
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+      continue
+    if int(fields[2]) == pgid:
+      total += int(fields[11]) + int(fields[12])
+  return total / tick
+
+
+def test_an_idle_server_does_not_spin(vllm_servers, fleet):
+  # vLLM's processes spin for a second after each message; the fleet launcher bounds that
+  # on CPU (swejax_vllm_plugin.py), which leaves the cores to the learner.
+  cfg, pgid = vllm_servers.cfg, vllm_servers.servers.pids[0]
+  fleet.generate(_prompts(cfg, 2, seed=9), 4, temperature=0.0)
+  requests.post(vllm_servers.servers.urls[0] + "/collective_rpc",
+                json={"method": "check_health"}, timeout=30).raise_for_status()
+  before = _group_cpu_seconds(pgid)
+  time.sleep(1.0)
+  assert _group_cpu_seconds(pgid) - before < 0.3
 
 
 def test_killed_server_loses_no_request_and_a_truncating_restart_is_refused(vllm_servers,

@@ -167,3 +167,27 @@ def test_the_loader_is_asked_once_and_again_after_a_failed_load(tiny, stubs, tmp
   s.rpc_status = 200
   sync(params, 4, [s.url])
   assert asked() == 2 and s.weight_version == "4"
+
+
+def test_a_server_with_swejax_endpoints_syncs_in_two_requests(tiny, stubs, tmp_path):
+  cfg, params = tiny
+  (s,) = stubs(1)
+  s.worker_extension_cls, s.endpoints = SWEJAX_EXTENSION, True
+  sync = DiskWeightSync(cfg, str(tmp_path / "staging"))
+  sync(params, 1, [s.url])
+  posts = [c for c in s.calls if c.startswith("POST")]
+  assert posts == ["POST /swejax/pause", "POST /swejax/load"]
+  assert s.reloaded == [{"method": SWEJAX_METHOD,
+                         "kwargs": {"weights_path": str(tmp_path / "staging" / "v00000001")}}]
+  assert s.weight_version == "1" and not s.paused
+  assert sync.last_stats["swejax_endpoints"] == 1
+  # A failed load leaves the server paused (the fleet then leaves it out) and makes the
+  # sync ask again what the server has.
+  s.rpc_status = 500
+  with pytest.raises(WeightSyncError, match="scripted worker failure"):
+    sync(params, 2, [s.url])
+  assert s.paused and s.weight_version == "1"
+  s.rpc_status = 200
+  sync(params, 3, [s.url])
+  assert s.weight_version == "3" and not s.paused
+  assert s.calls.count("GET /swejax/info") == 2
