@@ -99,8 +99,7 @@ def load_and_resume(url: str, weights_dir: str, version: int, *,
                        f"the server stays paused")
   _post(s, url, "/update_weight_version", timeout, json={"new_version": str(version)})
   _post(s, url, "/resume", timeout)
-  results = (out or {}).get("results") or [None]
-  return {"rpc_seconds": t1 - t0, "worker": results[0] if isinstance(results[0], dict) else {}}
+  return {"rpc_seconds": t1 - t0, "worker": _worker_report(out)}
 
 
 def reload_server(url: str, weights_dir: str, version: int, *, timeout: float = 600.0,
@@ -139,9 +138,13 @@ def swejax_load(url: str, weights_dir: str, version: int, *, method: str,
   out = _post(session or requests, url, ENDPOINTS + "load", timeout,
               json={"method": method, "kwargs": {"weights_path": weights_dir},
                     "version": str(version)}) or {}
-  results = out.get("results") or [None]
-  return {"rpc_seconds": float(out.get("rpc_seconds", 0.0)),
-          "worker": results[0] if isinstance(results[0], dict) else {}}
+  return {"rpc_seconds": float(out.get("rpc_seconds", 0.0)), "worker": _worker_report(out)}
+
+
+def _worker_report(out: Any) -> dict[str, Any]:
+  """What the (first) worker's load method returned, if a report (swejax's loader's)."""
+  first = ((out or {}).get("results") or [None])[0]
+  return first if isinstance(first, dict) else {}
 
 
 def server_version(url: str, *, timeout: float = 10.0,
