@@ -17,8 +17,14 @@ tokens, then `obs_tokens` of "tool output" appended. Reported, in one run:
   safetensors' weight bytes) to a new file on local disk: `ratio_vs_disk_write` =
   disk / sync with a plain write (the page cache; not fsync'd) and
   `ratio_vs_disk_write_fsync` with an fsync (the bytes on the disk); target >= 0.5,
-  i.e. sync <= 2x disk. Weights are staged in --staging_dir (default: a new directory
-  in /dev/shm where that exists, so that staging is not a disk write).
+  i.e. sync <= 2x disk. Medians of --syncs syncs, each followed by the two disk writes
+  (the machine's speed drifts). Weights are staged in --staging_dir (default: a new
+  directory in /dev/shm where that exists, so that staging is not a disk write).
+  The weights go out in bfloat16, the dtype vllm_fleet.sh serves an exported checkpoint
+  in: the headline figures are timed on a bfloat16 server (--sync_dtype), started after
+  the decode comparison in place of the float32 one; the syncs timed on the float32
+  server (which converts every tensor to float32 and repacks it) are reported too, as
+  `*_float32_server`.
 The vLLM server is started with launch/vllm_fleet.sh unless --vllm_url names one (started
 with VLLM_SERVER_DEV_MODE=1 and --generation-config vllm, serving --preset's checkpoint).
 Workload runs alternate between the two sides so that load from other processes hits both.
@@ -107,35 +113,91 @@ def slope_per_1k(lengths: list[int], seconds: list[float]) -> float:
   return round(float(np.polyfit(np.asarray(lengths) / 1000.0, seconds, 1)[0]), 4)
 
 
-def disk_write_seconds(nbytes: int, directory: str, *, fsync: bool, reps: int = 3) -> float:
-  """Median seconds to write `nbytes` to a new file in `directory`."""
-  data = np.random.default_rng(0).integers(0, 256, nbytes, dtype=np.uint8)
+def disk_write_seconds(data: np.ndarray, directory: str, *, fsync: bool) -> float:
+  """Seconds to write `data` to a new file in `directory` (and to the disk: `fsync`)."""
   path = os.path.join(directory, "disk-baseline.bin")
-  times = []
-  for _ in range(reps):
-    t0 = time.perf_counter()
-    with open(path, "wb") as f:
-      f.write(memoryview(data))
-      if fsync:
-        f.flush()
-        os.fsync(f.fileno())
-    times.append(time.perf_counter() - t0)
-    os.remove(path)
-  return statistics.median(times)
+  t0 = time.perf_counter()
+  with open(path, "wb") as f:
+    f.write(memoryview(data))
+    if fsync:
+      f.flush()
+      os.fsync(f.fileno())
+  seconds = time.perf_counter() - t0
+  os.remove(path)
+  return seconds
 
 
-def start_server(model_dir: str, log_dir: str, port: int, max_len: int, eager: bool) -> int:
+def start_server(model_dir: str, log_dir: str, port: int, max_len: int, eager: bool,
+                 dtype: str = "float32") -> int:
   """Starts one vLLM server with launch/vllm_fleet.sh; returns its process group id."""
   if not os.path.exists(_LAUNCH):
     raise SystemExit("launch/vllm_fleet.sh not found (run from a source checkout) and no "
                      "--vllm_url given")
   cmd = ["bash", _LAUNCH, "--model", model_dir, "-n", "1", "--port", str(port), "--dtype",
-         "float32", "--max-model-len", str(max_len), "--log-dir", log_dir, "--detach"]
+         dtype, "--max-model-len", str(max_len), "--log-dir", log_dir, "--detach"]
   if eager:
     cmd.append("--enforce-eager")
   subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
   with open(os.path.join(log_dir, "server-0.pid")) as f:
     return int(f.read())
+
+
+def stop_server(pgid: int | None) -> None:
+  if pgid is not None:
+    try:
+      os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+      pass
+
+
+_WARM = 2  # untimed syncs first
+
+
+def time_syncs(fleet: VLLMFleet, jax_sampler: JaxSampler, params: Any, *, syncs: int,
+               first_version: int, disk_dir: str) -> dict[str, Any]:
+  """`syncs` timed weight syncs of slightly changed `params` (after `_WARM` untimed ones:
+  the first export compiles, the second compiles the export over the first one's
+  memory), each followed by the disk writes it is compared with (the machine's speed
+  drifts over minutes) and by the JAX sampler's own update."""
+  times, stats, jax_updates, disk, disk_fsync = [], [], [], [], []
+  data = None
+  for v in range(first_version, first_version + syncs + _WARM):
+    new = jax.tree.map(lambda x, v=v: x * (1.0 + 1e-3 * v), params)
+    jax.block_until_ready(new)
+    t0 = time.perf_counter()
+    fleet.update_weights(new, v)
+    times.append(time.perf_counter() - t0)
+    stats.append(dict(fleet.weight_sync.last_stats))  # the default DiskWeightSync's
+    t0 = time.perf_counter()
+    jax_sampler.update_weights(new, v)
+    jax_updates.append(time.perf_counter() - t0)
+    if data is None:  # as many bytes as the export
+      data = np.random.default_rng(0).integers(0, 256, int(stats[-1]["bytes"]),
+                                               dtype=np.uint8)
+    if len(times) > _WARM:
+      disk.append(disk_write_seconds(data, disk_dir, fsync=False))
+      disk_fsync.append(disk_write_seconds(data, disk_dir, fsync=True))
+  timed = stats[_WARM:]
+  med = lambda key: round(statistics.median(s[key] for s in timed), 4)  # noqa: E731
+  sync_s = statistics.median(times[_WARM:])
+  disk_s, disk_fsync_s = statistics.median(disk), statistics.median(disk_fsync)
+  return {
+      "weight_bytes": int(stats[-1]["bytes"]),
+      "weight_sync_s": round(sync_s, 4),
+      "weight_sync_runs_s": [round(t, 4) for t in times],
+      "weight_sync_min_s": round(min(times[_WARM:]), 4),
+      "weight_export_s": med("export_seconds"),
+      "weight_reload_s": med("reload_seconds"),
+      "weight_reload_rpc_s": med("rpc_seconds"),
+      "weight_loader": "swejax" if "worker_copy_seconds" in stats[-1] else "vllm",
+      **{f"weight_server_{k}_s": med(f"worker_{k}_seconds")
+         for k in ("copy", "pack") if f"worker_{k}_seconds" in stats[-1]},
+      "disk_write_s": round(disk_s, 4), "disk_write_fsync_s": round(disk_fsync_s, 4),
+      "disk_write_fsync_runs_s": [round(t, 4) for t in disk_fsync],
+      "jax_update_weights_s": round(statistics.median(jax_updates[_WARM:]), 4),
+      "ratio_vs_disk_write": round(disk_s / sync_s, 3),
+      "ratio_vs_disk_write_fsync": round(disk_fsync_s / sync_s, 3),
+  }
 
 
 def _free_port() -> int:
@@ -155,12 +217,19 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--turn_tokens", type=int, default=64)
   p.add_argument("--obs_tokens", type=int, default=128)
   p.add_argument("--repeats", type=int, default=2, help="workload runs per side (best kept)")
-  p.add_argument("--syncs", type=int, default=5, help="timed weight syncs")
+  p.add_argument("--syncs", type=int, default=9, help="timed weight syncs")
   p.add_argument("--staging_dir", default=None,
                  help="where weights are staged for the server (default: /dev/shm)")
   p.add_argument("--max_len", type=int, default=4096)
   p.add_argument("--vllm_url", default=None, help="use this running server instead")
   p.add_argument("--vllm_eager", action="store_true", help="start vLLM with --enforce-eager")
+  p.add_argument("--vllm_dtype", default="float32", choices=("float32", "bfloat16"),
+                 help="the dtype the vLLM server computes in for the decode and prefill "
+                      "comparison (the JAX sampler's is float32)")
+  p.add_argument("--sync_dtype", default="bfloat16", choices=("float32", "bfloat16"),
+                 help="the dtype of the server the headline weight sync is timed on: the "
+                      "dtype vllm_fleet.sh serves an exported checkpoint in, the dtype the "
+                      "weights are sent in (a server of another dtype converts them)")
   p.add_argument("--startup_timeout", type=float, default=900.0)
   args = p.parse_args(argv)
 
@@ -180,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
           importlib.resources.files("swejax").joinpath("assets/tokenizer")))
       port = _free_port()
       pgid = start_server(model_dir, os.path.join(work, "logs"), port, args.max_len,
-                          args.vllm_eager)
+                          args.vllm_eager, args.vllm_dtype)
       url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     fleet = VLLMFleet([url], cfg=cfg, staging_dir=staging,
@@ -204,30 +273,25 @@ def main(argv: list[str] | None = None) -> int:
                "vllm": best_profile(fleet, args.repeats + 1, **prof)}
     engine = jax_sampler.stats()
 
-    # Weight sync: the first one compiles the export; time the next ones.
-    syncs, stats, jax_updates = [], [], []
-    for v in range(1, args.syncs + 2):
-      new = jax.tree.map(lambda x, v=v: x * (1.0 + 1e-3 * v), params)
-      jax.block_until_ready(new)
-      t0 = time.perf_counter()
-      fleet.update_weights(new, v)
-      syncs.append(time.perf_counter() - t0)
-      stats.append(dict(fleet.weight_sync.last_stats))  # the default DiskWeightSync's
-      t0 = time.perf_counter()
-      jax_sampler.update_weights(new, v)
-      jax_updates.append(time.perf_counter() - t0)
-    nbytes = int(stats[-1]["bytes"])
-    sync_s = statistics.median(syncs[1:])
-    disk_s = disk_write_seconds(nbytes, work, fsync=False)
-    disk_fsync_s = disk_write_seconds(nbytes, work, fsync=True)
+    # Weight sync, on the decode server, then (unless it already computes in --sync_dtype,
+    # or is given) on a server of --sync_dtype started in its place.
+    sync = {args.vllm_dtype: time_syncs(fleet, jax_sampler, params, syncs=args.syncs,
+                                        first_version=1, disk_dir=work)}
     fleet.close()
+    if args.vllm_url is None and args.sync_dtype != args.vllm_dtype:
+      stop_server(pgid)
+      pgid = None
+      port = _free_port()
+      pgid = start_server(model_dir, os.path.join(work, "logs-sync"), port, args.max_len,
+                          args.vllm_eager, args.sync_dtype)
+      fleet = VLLMFleet([f"http://127.0.0.1:{port}"], cfg=cfg, staging_dir=staging,
+                        startup_timeout=args.startup_timeout)
+      sync[args.sync_dtype] = time_syncs(fleet, jax_sampler, params, syncs=args.syncs,
+                                         first_version=100, disk_dir=work)
+      fleet.close()
     jax_sampler.close()
   finally:
-    if pgid is not None:
-      try:
-        os.killpg(pgid, signal.SIGTERM)
-      except ProcessLookupError:
-        pass
+    stop_server(pgid)
     shutil.rmtree(work, ignore_errors=True)
     if args.staging_dir is None:
       shutil.rmtree(staging, ignore_errors=True)
@@ -251,21 +315,13 @@ def main(argv: list[str] | None = None) -> int:
       "jax_prefill_cold_s_per_1k_history": slope_per_1k(lengths, prefill["jax"]["cold_s"]),
       "vllm_prefill_warm_s_per_1k_history": slope_per_1k(lengths, prefill["vllm"]["warm_s"]),
       "vllm_prefill_cold_s_per_1k_history": slope_per_1k(lengths, prefill["vllm"]["cold_s"]),
-      "weight_bytes": nbytes,
-      "weight_sync_s": round(sync_s, 4),
-      "weight_sync_runs_s": [round(s, 4) for s in syncs],
-      "weight_export_s": round(statistics.median(s["export_seconds"] for s in stats[1:]), 4),
-      "weight_reload_s": round(statistics.median(s["reload_seconds"] for s in stats[1:]), 4),
-      "weight_reload_rpc_s": round(statistics.median(s["rpc_seconds"] for s in stats[1:]), 4),
-      "weight_loader": "swejax" if "worker_copy_seconds" in stats[-1] else "vllm",
-      **{f"weight_server_{k}_s": round(statistics.median(s[f"worker_{k}_seconds"]
-                                                         for s in stats[1:]), 4)
-         for k in ("copy", "pack") if f"worker_{k}_seconds" in stats[-1]},
-      "weight_sync_min_s": round(min(syncs[1:]), 4),
-      "disk_write_s": round(disk_s, 4), "disk_write_fsync_s": round(disk_fsync_s, 4),
-      "jax_update_weights_s": round(statistics.median(jax_updates[1:]), 4),
-      "ratio_vs_disk_write": round(disk_s / sync_s, 3),
-      "ratio_vs_disk_write_fsync": round(disk_fsync_s / sync_s, 3),
+      "sync_server_dtype": args.sync_dtype if args.sync_dtype in sync else args.vllm_dtype,
+      **sync.get(args.sync_dtype, sync[args.vllm_dtype]),
+      **{f"{k}_{dt}_server": v for dt, found in sync.items() if dt != args.sync_dtype
+         for k, v in found.items() if k in ("weight_sync_s", "weight_sync_runs_s",
+                                            "disk_write_fsync_s", "weight_server_copy_s",
+                                            "weight_server_pack_s",
+                                            "ratio_vs_disk_write_fsync")},
   }
   print(json.dumps(out))
   return 0

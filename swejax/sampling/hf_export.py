@@ -31,7 +31,10 @@ def _layout(cfg: ModelConfig) -> tuple[dict, dict[str, tuple[tuple[int, ...], np
   return hf._table(cfg), hf.hf_specs(cfg, np.dtype(jnp.bfloat16))  # noqa: SLF001
 
 
-@functools.partial(jax.jit, static_argnames=("to_hf", "cfg", "dtype", "stacked", "rows"))
+_STATIC = ("to_hf", "cfg", "dtype", "stacked", "rows")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def _param_to_hf(x: jax.Array, *, to_hf, cfg: ModelConfig, dtype, stacked: bool,
                  rows) -> jax.Array:
   # A stacked parameter becomes all its layers' tensors at once, [layers, *hf shape]: one
@@ -41,6 +44,13 @@ def _param_to_hf(x: jax.Array, *, to_hf, cfg: ModelConfig, dtype, stacked: bool,
   if rows is not None:  # [rows, last dim], split by rows: every shard is a byte range
     y = jax.lax.with_sharding_constraint(y.reshape(-1, y.shape[-1]), rows)
   return y
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC, donate_argnums=0, keep_unused=True)
+def _param_to_hf_into(out: jax.Array, x: jax.Array, **static) -> jax.Array:
+  """`_param_to_hf` written over `out` (donated: the result takes its memory)."""
+  del out
+  return _param_to_hf(x, **static)
 
 
 def _row_sharding(value: jax.Array, shape: tuple[int, ...]):
@@ -53,13 +63,19 @@ def _row_sharding(value: jax.Array, shape: tuple[int, ...]):
   return NamedSharding(mesh, P(tuple(mesh.axis_names)) if rows % mesh.size == 0 else P())
 
 
-def _host_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2):
+def _host_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2,
+               buffers: dict | None = None):
   """Yields (hf names, first row, host rows) for what this process writes of each
   parameter's HF block: the first replica of each of its shards. A stacked parameter is
   laid out and cast for all its layers at once on its own devices (names[i] is layer i);
   a sharded one comes as [rows, last dim] split by rows over its mesh, so that every shard
   is a byte range of the file. One parameter at a time, `ahead` more in flight so that
-  the device work and the copy to the host overlap the caller's writes."""
+  the device work and the copy to the host overlap the caller's writes.
+
+  `buffers` (param path -> (what made it, array)), kept by the caller between exports:
+  each block is written over the one of the last export (donated) and kept for the next,
+  instead of into new memory. The host rows of a block are views of it: use them before
+  the next export."""
   table, specs = _layout(cfg)
   dt = jnp.dtype(dtype)
 
@@ -70,7 +86,15 @@ def _host_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2):
       stacked = path[0] == "layers"
       names = [m.hf.format(i) for i in range(cfg.num_layers)] if stacked else [m.hf]
       rows = _row_sharding(value, ((len(names),) if stacked else ()) + specs[names[0]][0])
-      x = _param_to_hf(value, to_hf=m.to_hf, cfg=cfg, dtype=dt, stacked=stacked, rows=rows)
+      static = dict(to_hf=m.to_hf, cfg=cfg, dtype=dt, stacked=stacked, rows=rows)
+      key = (value.shape, value.dtype, value.sharding, dt, rows)  # what makes the block
+      old = buffers.get(path) if buffers is not None else None
+      if old is not None and old[0] == key and not old[1].is_deleted():
+        x = _param_to_hf_into(old[1], value, **static)
+      else:
+        x = _param_to_hf(value, **static)
+      if buffers is not None:
+        buffers[path] = (key, x)
       x.copy_to_host_async()
       yield names, x
 
@@ -94,7 +118,8 @@ _EXPORT_DTYPES = tuple(np.dtype(d) for d in (jnp.bfloat16, np.float16, np.float3
 
 
 def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = "bfloat16",
-                      tied_head: bool = True, recycle: str | None = None) -> int:
+                      tied_head: bool = True, recycle: str | None = None,
+                      buffers: dict | None = None) -> int:
   """Writes `params` as a Hugging Face Qwen2 checkpoint at `path`; returns the weight bytes.
 
   One parameter (all its layers) at a time is laid out and cast on its own devices, and
@@ -112,6 +137,12 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   size this one needs, is moved here and overwritten in place: on a memory file system
   (/dev/shm) writing into pages that exist costs half as much as allocating new ones, and
   deleting the old export frees nothing.
+
+  `buffers`: a dict the caller keeps between exports (empty at first). Each parameter's
+  HF block is then computed over the memory of the last export's (donated to it) and kept
+  there, instead of in new memory: on a learner whose devices are the host's CPUs, new
+  memory costs a page fault per 4 KiB, which took as long as the computation. It holds a
+  copy of the exported weights (in `dtype`) on the parameters' devices between exports.
   """
   dt = np.dtype(jnp.dtype(dtype))
   if dt not in _EXPORT_DTYPES:
@@ -140,7 +171,7 @@ def export_hf_weights(params: Any, cfg: ModelConfig, path: str, *, dtype: str = 
   written = 0
   with open(target, "r+b") as f:
     fd = f.fileno()
-    for names, first, rows in _host_rows(params, cfg, dtype):
+    for names, first, rows in _host_rows(params, cfg, dtype, buffers=buffers):
       data = memoryview(np.ascontiguousarray(rows).reshape(-1).view(np.uint8))
       skip = first * rows[0].nbytes if first else 0  # rows before this shard's
       for name in [names[0]] + ([_HEAD] if names[0] == _EMBED and copy_head else []):

@@ -25,7 +25,8 @@ from swejax.sampling import vllm_api
 from swejax.sampling.base import (Request, Result, SamplerError, SamplingParams,
                                   TruncatedSamplingError)
 from swejax.sampling.vllm_api import RetryableError
-from swejax.sampling.weight_sync import DiskWeightSync, WeightSync, server_version
+from swejax.sampling.weight_sync import (DiskWeightSync, WeightSync, server_endpoints,
+                                         server_state, server_version)
 
 log = logging.getLogger(__name__)
 _MAX_SESSIONS = 1 << 16
@@ -40,6 +41,7 @@ class _Server:
     self.outstanding = 0
     self.served = 0
     self.failures = 0
+    self.endpoints: bool | None = None  # swejax's endpoints? (asked at the first sync)
 
 
 def _parse_version(label: str, initial: int) -> int | None:
@@ -49,6 +51,11 @@ def _parse_version(label: str, initial: int) -> int | None:
     return int(label)
   except ValueError:
     return None
+
+
+def _judge(label: str, paused: bool) -> tuple[str, int | None]:
+  """(label, version) of a server's state after a sync: version None while paused."""
+  return label, None if paused else _parse_version(label, -1)
 
 
 class VLLMFleet:
@@ -317,13 +324,14 @@ class VLLMFleet:
         raise SamplerError(f"requests still running after {self._timeout:.0f} s; no sync")
       targets = [s for s in self._servers if self._usable(s)]
     try:
-      error = None
+      error, reported = None, None
       try:
-        self._weight_sync(params, int(version), [s.url for s in targets])
+        reported = self._weight_sync(params, int(version), [s.url for s in targets])
       except Exception as e:  # noqa: BLE001  judged below by what the servers report
         error = e
       for s in targets:
-        s.label, s.version = self._verify(s.url)
+        state = (reported or {}).get(s.url)  # reported by the server after its load
+        s.label, s.version = self._verify(s) if state is None else _judge(*state)
       if not any(s.version == int(version) for s in targets):
         raise SamplerError(f"weight sync to version {version} reached no server: "
                            f"{error}") from error
@@ -336,14 +344,16 @@ class VLLMFleet:
         self._syncing = False
         self._cond.notify_all()
 
-  def _verify(self, url: str) -> tuple[str | None, int | None]:
+  def _verify(self, s: _Server) -> tuple[str | None, int | None]:
     """(label, version) a server serves now; version None if unknown or still paused."""
     try:
-      label = server_version(url, session=self._http)
-      paused = self._get_json(url, "/is_paused").get("is_paused", True)
-    except (SamplerError, requests.RequestException, ValueError):
+      if s.endpoints is None:
+        s.endpoints = server_endpoints(s.url, timeout=self._timeout, session=self._http)
+      label, paused = server_state(s.url, endpoints=s.endpoints, session=self._http)
+    except (SamplerError, requests.RequestException, ValueError, KeyError):
+      s.endpoints = None  # ask again next time (a restarted server?)
       return None, None
-    return label, None if paused else _parse_version(label, -1)
+    return _judge(label, paused)
 
   @property
   def version(self) -> int:

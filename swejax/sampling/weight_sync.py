@@ -5,7 +5,9 @@ serving `params` labelled `version`, or raises. The default, `DiskWeightSync`, s
 parameters in the Hugging Face layout (bfloat16, tensor by tensor, never the whole model on
 one host) to a directory the servers can read, then has each server reload it in place. A
 GPU cluster swaps in an NCCL broadcast with the same signature. The fleet holds its requests
-while a sync runs and verifies every server's version afterwards.
+while a sync runs and verifies every server's version afterwards: a sync may return what
+servers reported of their state once the load was done, {url: (version label, paused?)},
+and the fleet asks the others.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import dataclasses
 import os
 import shutil
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import requests
@@ -24,7 +26,8 @@ from swejax.model.config import ModelConfig
 from swejax.sampling.base import SamplerError
 from swejax.sampling.hf_export import export_hf_weights
 
-WeightSync = Callable[[Any, int, Sequence[str]], None]
+ServerStates = Mapping[str, tuple[str, bool]]  # url -> (weight version label, paused?)
+WeightSync = Callable[[Any, int, Sequence[str]], "ServerStates | None"]
 
 
 class WeightSyncError(SamplerError):
@@ -138,7 +141,10 @@ def swejax_load(url: str, weights_dir: str, version: int, *, method: str,
   out = _post(session or requests, url, ENDPOINTS + "load", timeout,
               json={"method": method, "kwargs": {"weights_path": weights_dir},
                     "version": str(version)}) or {}
-  return {"rpc_seconds": float(out.get("rpc_seconds", 0.0)), "worker": _worker_report(out)}
+  done = {"rpc_seconds": float(out.get("rpc_seconds", 0.0)), "worker": _worker_report(out)}
+  if "weight_version" in out and "is_paused" in out:  # read from the engine after the load
+    done["state"] = (str(out["weight_version"]), bool(out["is_paused"]))
+  return done
 
 
 def _worker_report(out: Any) -> dict[str, Any]:
@@ -157,6 +163,24 @@ def server_version(url: str, *, timeout: float = 10.0,
   return str(r.json()["weight_version"])
 
 
+def server_state(url: str, *, endpoints: bool, timeout: float = 10.0,
+                 session: requests.Session | None = None) -> tuple[str, bool]:
+  """(weight version label, paused?) of a server: one request to swejax's endpoints
+  (`endpoints`), else /weight_info and /is_paused."""
+  s = session or requests
+  if endpoints:
+    r = s.get(url + ENDPOINTS + "state", timeout=timeout)
+    if r.status_code != 200:
+      raise SamplerError(f"{url}{ENDPOINTS}state returned {r.status_code}: {r.text[:300]}")
+    out = r.json()
+    return str(out["weight_version"]), bool(out["is_paused"])
+  label = server_version(url, timeout=timeout, session=s)
+  r = s.get(url + "/is_paused", timeout=timeout)
+  if r.status_code != 200:
+    raise SamplerError(f"{url}/is_paused returned {r.status_code}: {r.text[:300]}")
+  return label, bool(r.json().get("is_paused", True))
+
+
 @dataclasses.dataclass
 class DiskWeightSync:
   """Export to `staging_dir/v<version>` (visible to every server at the same path), then
@@ -166,9 +190,11 @@ class DiskWeightSync:
   extension (`vllm_server/swejax_weight_loader.py`), which copies the staged tensors into
   the live parameters, or else vLLM's `reload_weights` (then the export also names a tied
   head, which vLLM needs); and swejax's endpoints (`vllm_server/swejax_endpoints.py`),
-  which take a sync in two requests instead of five. The servers are paused while the
-  export runs. Each export overwrites the file of the one before (`recycle`). A staging
-  directory on a memory file system (/dev/shm) spares the disk.
+  which take a sync in two requests instead of five, and whose load answers with the
+  state the server reports once resumed (returned, for the fleet's verification). The
+  servers are paused while the export runs. Each export overwrites the file of the one
+  before (`recycle`). A staging directory on a memory file system (/dev/shm) spares the
+  disk.
 
   A learner over several processes calls it on every process: each writes the rows of
   the export it holds (`staging_dir` must be the same storage for all, and for the
@@ -178,12 +204,18 @@ class DiskWeightSync:
   dtype: str = "bfloat16"
   timeout: float = 600.0
   use_extension: bool = True  # False: always vLLM's reload_weights
+  # Keep the exported blocks between syncs and compute each export over the last one's
+  # memory (hf_export's `buffers`): None = when the parameters live in host memory (CPU
+  # devices), where new memory costs a page fault per 4 KiB; on accelerators it would hold
+  # a copy of the weights in device memory.
+  reuse_buffers: bool | None = None
   last_stats: dict[str, float] = dataclasses.field(default_factory=dict)
   _kinds: dict[str, tuple[str, bool]] = dataclasses.field(default_factory=dict, init=False,
                                                           repr=False)
   _sessions: dict[str, requests.Session] = dataclasses.field(default_factory=dict, init=False,
                                                              repr=False)
   _last_export: str | None = dataclasses.field(default=None, init=False, repr=False)
+  _buffers: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
 
   def _session(self, url: str) -> requests.Session:
     if url not in self._sessions:  # one thread per url at a time uses it
@@ -216,26 +248,33 @@ class DiskWeightSync:
 
   def _export(self, params: Any, path: str, head: bool) -> int:
     recycle, self._last_export = self._last_export, path
+    reuse = self.reuse_buffers
+    if reuse is None:
+      reuse = all(d.platform == "cpu" for x in jax.tree.leaves(params)
+                  if isinstance(x, jax.Array) for d in x.sharding.device_set)
+    if not reuse:
+      self._buffers.clear()
     return export_hf_weights(params, self.cfg, path, dtype=self.dtype, tied_head=head,
-                             recycle=recycle)  # gone or another size: a new file
+                             recycle=recycle,  # gone or another size: a new file
+                             buffers=self._buffers if reuse else None)
 
-  def __call__(self, params: Any, version: int, urls: Sequence[str]) -> None:
+  def __call__(self, params: Any, version: int, urls: Sequence[str]) -> ServerStates:
     if jax.process_count() == 1:
       return self._sync(params, version, urls)
     # A multi-host learner: every process writes its rows of the export; process 0 also
     # drives the servers, and the others wait until it is done.
     try:
       if jax.process_index() == 0:
-        self._sync(params, version, urls)
-      else:
-        self._export(params, self._path(version), True)
+        return self._sync(params, version, urls)
+      self._export(params, self._path(version), True)
+      return {}
     finally:
       multihost_utils.sync_global_devices(f"swejax weight sync to version {version}")
 
   def _path(self, version: int) -> str:
     return os.path.join(os.path.abspath(self.staging_dir), f"v{int(version):08d}")
 
-  def _sync(self, params: Any, version: int, urls: Sequence[str]) -> None:
+  def _sync(self, params: Any, version: int, urls: Sequence[str]) -> ServerStates:
     os.makedirs(self.staging_dir, exist_ok=True)
     path = self._path(version)
     failed: dict[str, str] = {}
@@ -269,13 +308,15 @@ class DiskWeightSync:
         nbytes = self._export(params, path, True)  # a server changed loader: rare
       t2 = time.perf_counter()
       loads = {u: pool.submit(self._load, u, path, version, k) for u, k in kinds.items()}
-      results = []
+      results, states = [], {}
       for u, f in loads.items():
         if f.exception() is not None:
           failed[u] = str(f.exception())
           self._kinds.pop(u, None)
         else:
           results.append(f.result())
+          if "state" in results[-1]:
+            states[u] = results[-1]["state"]
     t3 = time.perf_counter()
     worker = [r["worker"] for r in results if r["worker"]]
     self.last_stats = {
@@ -292,3 +333,4 @@ class DiskWeightSync:
     if failed:
       raise WeightSyncError(f"weight sync to version {version} failed on "
                             f"{len(failed)}/{len(urls)} servers: {failed}", failed)
+    return states

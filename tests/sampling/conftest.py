@@ -45,6 +45,7 @@ class StubVLLM:
     self.reloaded: list[dict] = []  # /collective_rpc bodies
     self.rpc_status = 200  # what /collective_rpc (and /swejax/load) answers
     self.endpoints = False  # swejax's /swejax/* endpoints (vllm_server/swejax_endpoints.py)
+    self.paused_after_load = False  # a /swejax/load that "could not resume"
     self.calls: list[str] = []  # "METHOD /path?query", in order
     self.lock = threading.Lock()
     stub = self
@@ -80,6 +81,9 @@ class StubVLLM:
           return self._reply(200, {"is_paused": stub.paused})
         if path == "/swejax/info" and stub.endpoints:
           return self._reply(200, {"endpoints": 1})
+        if path == "/swejax/state" and stub.endpoints:
+          return self._reply(200, {"weight_version": stub.weight_version,
+                                   "is_paused": stub.paused})
         self._reply(404, {"error": path})
 
       def do_POST(self):
@@ -102,8 +106,10 @@ class StubVLLM:
           stub.reloaded.append({"method": body["method"], "kwargs": body["kwargs"]})
           if stub.rpc_status != 200:
             return self._reply(stub.rpc_status, {"error": "scripted worker failure"})
-          stub.weight_version, stub.paused = body["version"], False
-          return self._reply(200, {"results": [{"copy_seconds": 0.0}], "rpc_seconds": 0.0})
+          stub.weight_version, stub.paused = body["version"], stub.paused_after_load
+          return self._reply(200, {"results": [{"copy_seconds": 0.0}], "rpc_seconds": 0.0,
+                                   "weight_version": stub.weight_version,
+                                   "is_paused": stub.paused})
         if path == "/collective_rpc":
           stub.reloaded.append(body)
           if stub.rpc_status != 200:

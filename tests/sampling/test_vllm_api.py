@@ -235,6 +235,54 @@ def test_version_on_every_result_and_failed_sync_servers_left_out(stubs):
     assert {r.info["server"] for r in results} == {a.url}
 
 
+@pytest.mark.parametrize("endpoints", [False, True])
+def test_every_servers_version_is_verified_after_a_sync(stubs, endpoints):
+  """In one request to swejax's endpoints where a server has them, else two; a server
+  that reports the old version, or still paused, is left out."""
+  a, b = stubs(2)
+  a.endpoints = b.endpoints = endpoints
+  sync, _ = _fake_sync([a, b])
+  with _fleet([a, b], weight_sync=sync) as fleet:
+    fleet.update_weights({}, 1)
+    assert {r.info["server"] for r in fleet.generate([[1]] * 6, 1)} == {a.url, b.url}
+    for s in (a, b):
+      del s.calls[:]
+    b.paused = True  # b's load "left it paused"
+    fleet.update_weights({}, 2)
+    assert fleet.stats()[b.url]["version"] is None and fleet.stats()[a.url]["version"] == 2
+    assert {r.info["server"] for r in fleet.generate([[1]] * 6, 1)} == {a.url}
+    state = ["GET /swejax/state"] if endpoints else ["GET /weight_info", "GET /is_paused"]
+    assert [c for c in a.calls if c.startswith("GET /") and "completions" not in c
+            and "health" not in c] == state
+
+
+def test_servers_that_report_their_state_with_the_load_are_not_asked_again(stubs, tmp_path):
+  """swejax's load endpoint answers with the version and pause state it reads from the
+  engine once resumed: the fleet takes that as the verification, and still leaves out a
+  server that reports itself paused."""
+  import jax
+
+  from swejax import model as model_lib
+  from swejax.sampling.weight_sync import SWEJAX_EXTENSION
+  cfg = model_lib.get_config("tiny")
+  params = jax.jit(model_lib.init_params, static_argnums=0)(cfg, jax.random.key(0))
+  a, b = stubs(2)
+  for s in (a, b):
+    s.endpoints, s.worker_extension_cls = True, SWEJAX_EXTENSION
+  with _fleet([a, b], cfg=cfg, staging_dir=str(tmp_path / "staging")) as fleet:
+    fleet.update_weights(params, 1)
+    assert {r.version for r in fleet.generate([[1]] * 6, 1)} == {1}
+    for s in (a, b):
+      del s.calls[:]
+    b.paused_after_load = True
+    fleet.update_weights(params, 2)
+    assert fleet.stats()[a.url]["version"] == 2 and fleet.stats()[b.url]["version"] is None
+    assert {r.info["server"] for r in fleet.generate([[1]] * 6, 1)} == {a.url}
+    for s in (a, b):
+      assert not [c for c in s.calls if c in ("GET /swejax/state", "GET /weight_info",
+                                               "GET /is_paused")]
+
+
 def test_sync_that_reaches_no_server_keeps_the_old_version(stubs):
   (a,) = stubs(1)
   sync, _ = _fake_sync([], fail=True)

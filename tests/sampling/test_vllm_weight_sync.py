@@ -50,6 +50,53 @@ def test_tied_embedding_is_also_written_as_the_head(tmp_path):
   assert "lm_head" not in loaded
 
 
+def _pointers(buffers):
+  return {path: sorted(s.data.unsafe_buffer_pointer() for s in x.addressable_shards)
+          for path, (_, x) in buffers.items()}
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_an_export_reuses_the_last_ones_memory(tiny, tmp_path, sharded):
+  """With `buffers`, each block is computed over the last export's (donated): the same
+  memory, the right bytes; parameters of another layout get new blocks."""
+  cfg, params = tiny
+  if sharded:
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(1, 4, 1, 2),
+                ("data", "fsdp", "context", "tensor"), axis_types=(AxisType.Auto,) * 4)
+    params = jax.device_put(params, named_shardings(model_lib.param_axes(cfg), mesh,
+                                                    cfg.rules))
+  buffers: dict = {}
+  export_hf_weights(params, cfg, str(tmp_path / "a"), buffers=buffers)
+  assert len(buffers) == len(jax.tree.leaves(params))
+  first = _pointers(buffers)
+  new = jax.tree.map(lambda x: x * 1.5, params)
+  export_hf_weights(new, cfg, str(tmp_path / "b"), buffers=buffers)
+  assert _pointers(buffers) == first
+  export_hf_weights(new, cfg, str(tmp_path / "ref"))
+  assert ((tmp_path / "b" / "model.safetensors").read_bytes() ==
+          (tmp_path / "ref" / "model.safetensors").read_bytes())
+  # Another layout (here: unsharded, or float16 where it was bfloat16) makes new blocks.
+  other = jax.device_put(new, jax.devices()[0]) if sharded else new
+  dtype = "bfloat16" if sharded else "float16"
+  export_hf_weights(other, cfg, str(tmp_path / "c"), buffers=buffers, dtype=dtype)
+  for _, x in buffers.values():
+    assert x.dtype == jnp.dtype(dtype) and len(x.sharding.device_set) == 1
+  export_hf_weights(other, cfg, str(tmp_path / "ref2"), dtype=dtype)
+  assert ((tmp_path / "c" / "model.safetensors").read_bytes() ==
+          (tmp_path / "ref2" / "model.safetensors").read_bytes())
+
+
+def test_the_sync_keeps_export_buffers_only_for_host_memory(tiny, tmp_path, stubs):
+  cfg, params = tiny
+  (s,) = stubs(1)
+  sync = DiskWeightSync(cfg, str(tmp_path / "staging"))
+  sync(params, 1, [s.url])
+  assert len(sync._buffers) == len(jax.tree.leaves(params))  # CPU devices: kept
+  off = DiskWeightSync(cfg, str(tmp_path / "staging2"), reuse_buffers=False)
+  off(params, 1, [s.url])
+  assert not off._buffers
+
+
 def test_sharded_params_export_the_same_bytes(tiny, tmp_path):
   cfg, params = tiny
   devices = np.array(jax.devices()[:8]).reshape(1, 4, 1, 2)

@@ -8,8 +8,10 @@ the prefix cache, sets the version and resumes, all inside the server
 (weight_sync.DiskWeightSync uses them when /swejax/info answers):
 
   GET  /swejax/info    -> {"endpoints": 1}
+  GET  /swejax/state   -> {"weight_version", "is_paused"}: /weight_info and /is_paused
   POST /swejax/pause   -> waits for the running requests, then holds new ones
-  POST /swejax/load    {"method", "kwargs", "version"} -> the worker method's results
+  POST /swejax/load    {"method", "kwargs", "version"} -> the worker method's results,
+                       and the state (as /swejax/state) once resumed
 
 A failed load leaves the server paused: serving a half-loaded model, or a prefix cache
 of the old weights, would be silently wrong. Enabled only with VLLM_SERVER_DEV_MODE=1,
@@ -52,6 +54,12 @@ async def info(engine: Any, body: dict) -> dict:
   return {"endpoints": VERSION}
 
 
+async def state(engine: Any, body: dict) -> dict:
+  del body
+  return {"weight_version": await engine.get_weight_version(),
+          "is_paused": await engine.is_paused()}
+
+
 async def pause(engine: Any, body: dict) -> dict:
   del body
   t0 = time.perf_counter()
@@ -82,10 +90,11 @@ async def load(engine: Any, body: dict) -> dict:
   await engine.resume_generation()
   t3 = time.perf_counter()
   return {"results": list(results or []), "pause_seconds": t1 - t0, "rpc_seconds": t2 - t1,
-          "finish_seconds": t3 - t2}
+          "finish_seconds": t3 - t2, **await state(engine, {})}
 
 
-_ROUTES = {("GET", PREFIX + "info"): info, ("POST", PREFIX + "pause"): pause,
+_ROUTES = {("GET", PREFIX + "info"): info, ("GET", PREFIX + "state"): state,
+           ("POST", PREFIX + "pause"): pause,
            ("POST", PREFIX + "load"): load}
 
 
