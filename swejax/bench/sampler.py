@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
       shutil.rmtree(staging, ignore_errors=True)
 
   lengths = prefill["jax"]["history_len"]
+  headline = args.sync_dtype if args.sync_dtype in sync else args.vllm_dtype
   out = {
       "bench": "sampler", "preset": args.preset, "params": cfg.num_params, "workload": shape,
       "jax_tokens_per_s": round(best["jax"]["tokens_per_s"], 1),
@@ -315,9 +316,9 @@ def main(argv: list[str] | None = None) -> int:
       "jax_prefill_cold_s_per_1k_history": slope_per_1k(lengths, prefill["jax"]["cold_s"]),
       "vllm_prefill_warm_s_per_1k_history": slope_per_1k(lengths, prefill["vllm"]["warm_s"]),
       "vllm_prefill_cold_s_per_1k_history": slope_per_1k(lengths, prefill["vllm"]["cold_s"]),
-      "sync_server_dtype": args.sync_dtype if args.sync_dtype in sync else args.vllm_dtype,
-      **sync.get(args.sync_dtype, sync[args.vllm_dtype]),
-      **{f"{k}_{dt}_server": v for dt, found in sync.items() if dt != args.sync_dtype
+      "sync_server_dtype": headline,
+      **sync[headline],
+      **{f"{k}_{dt}_server": v for dt, found in sync.items() if dt != headline
          for k, v in found.items() if k in ("weight_sync_s", "weight_sync_runs_s",
                                             "disk_write_fsync_s", "weight_server_copy_s",
                                             "weight_server_pack_s",

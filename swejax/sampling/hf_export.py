@@ -87,7 +87,7 @@ def _host_rows(params: Any, cfg: ModelConfig, dtype: str, *, ahead: int = 2,
       names = [m.hf.format(i) for i in range(cfg.num_layers)] if stacked else [m.hf]
       rows = _row_sharding(value, ((len(names),) if stacked else ()) + specs[names[0]][0])
       static = dict(to_hf=m.to_hf, cfg=cfg, dtype=dt, stacked=stacked, rows=rows)
-      key = (value.shape, value.dtype, value.sharding, dt, rows)  # what makes the block
+      key = (value.shape, value.dtype, value.sharding, dt)  # what makes the block
       old = buffers.get(path) if buffers is not None else None
       if old is not None and old[0] == key and not old[1].is_deleted():
         x = _param_to_hf_into(old[1], value, **static)

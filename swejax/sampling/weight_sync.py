@@ -27,7 +27,7 @@ from swejax.sampling.base import SamplerError
 from swejax.sampling.hf_export import export_hf_weights
 
 ServerStates = Mapping[str, tuple[str, bool]]  # url -> (weight version label, paused?)
-WeightSync = Callable[[Any, int, Sequence[str]], "ServerStates | None"]
+WeightSync = Callable[[Any, int, Sequence[str]], ServerStates | None]
 
 
 class WeightSyncError(SamplerError):
@@ -43,6 +43,16 @@ def _post(session: requests.Session, url: str, path: str, timeout: float, **kw) 
   if r.status_code != 200:
     raise SamplerError(f"{url}{path} returned {r.status_code}: {r.text[:500]}")
   return r.json() if r.content else None
+
+
+_DEV_MODE_HINT = " (is VLLM_SERVER_DEV_MODE=1 set on the server?)"
+
+
+def _get(session: Any, url: str, path: str, timeout: float, hint: str = "") -> Any:
+  r = session.get(url + path, timeout=timeout)
+  if r.status_code != 200:
+    raise SamplerError(f"{url}{path} returned {r.status_code}: {r.text[:300]}{hint}")
+  return r.json()
 
 
 RELOAD_METHOD = "reload_weights"  # vLLM's own in-place reload (any server)
@@ -156,11 +166,8 @@ def _worker_report(out: Any) -> dict[str, Any]:
 def server_version(url: str, *, timeout: float = 10.0,
                    session: requests.Session | None = None) -> str:
   """The weight version label a server reports ("default" before any is set)."""
-  r = (session or requests).get(url + "/weight_info", timeout=timeout)
-  if r.status_code != 200:
-    raise SamplerError(f"{url}/weight_info returned {r.status_code}: {r.text[:300]} "
-                       f"(is VLLM_SERVER_DEV_MODE=1 set on the server?)")
-  return str(r.json()["weight_version"])
+  out = _get(session or requests, url, "/weight_info", timeout, _DEV_MODE_HINT)
+  return str(out["weight_version"])
 
 
 def server_state(url: str, *, endpoints: bool, timeout: float = 10.0,
@@ -169,16 +176,10 @@ def server_state(url: str, *, endpoints: bool, timeout: float = 10.0,
   (`endpoints`), else /weight_info and /is_paused."""
   s = session or requests
   if endpoints:
-    r = s.get(url + ENDPOINTS + "state", timeout=timeout)
-    if r.status_code != 200:
-      raise SamplerError(f"{url}{ENDPOINTS}state returned {r.status_code}: {r.text[:300]}")
-    out = r.json()
+    out = _get(s, url, ENDPOINTS + "state", timeout)
     return str(out["weight_version"]), bool(out["is_paused"])
   label = server_version(url, timeout=timeout, session=s)
-  r = s.get(url + "/is_paused", timeout=timeout)
-  if r.status_code != 200:
-    raise SamplerError(f"{url}/is_paused returned {r.status_code}: {r.text[:300]}")
-  return label, bool(r.json().get("is_paused", True))
+  return label, bool(_get(s, url, "/is_paused", timeout).get("is_paused", True))
 
 
 @dataclasses.dataclass
