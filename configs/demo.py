@@ -25,7 +25,6 @@ Numbers follow PAPER.md where they are scale-free (eps, advantages, step penalty
 no KL); sizes are shrunk to fit a CPU.
 """
 import ml_collections
-from ml_collections import config_dict
 
 
 VARIANTS = ("default", "smoke", "base", "base_tune")
@@ -47,6 +46,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       preset="tiny",
       # a Hugging Face directory, or "embedded:NAME" (swejax/assets/NAME); empty: random
       init="embedded:demo_base" if variant == "default" else "",
+      # a tokenizer directory; empty: model.init's own when it has one, else the
+      # embedded demo tokenizer (demo_base carries that same small tokenizer)
+      tokenizer="",
       overrides=ml_collections.ConfigDict(dict(
           num_layers=2, attention="blockwise", attention_block_q=512, attention_block_k=512,
           max_position_embeddings=8192)),
@@ -70,8 +72,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       eval_n=32 if not smoke else 8,
       warm_start_n=96 if not smoke else 16,
       rft_n=48 if not smoke else 8,
-      hints=True,  # the issue text names the suggested fix, as many real issues do
-      image=config_dict.placeholder(str)))
+      hints=True,  # embedded tasks: the issue names the suggested fix, as many real issues
+      # do (only tasks with a one-line fix are used); a task file: rows' hints_text
+      # How rows run, for rows that do not say (swejax.tasks.harness): empty = as the
+      # SWE-bench harness decides. A private mirror sets image_namespace (e.g.
+      # "registry.example:5000/swebench") or image_template ("{name}", "{key}",
+      # "{instance_id}", "{repo}"); test_cmd may use {test_files}.
+      image="", test_cmd="", image_namespace="", image_template=""))
 
   c.sandbox = ml_collections.ConfigDict(dict(
       backend="auto", hosts="", per_host=32,

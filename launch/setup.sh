@@ -21,3 +21,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   "$VENV/bin/python" -m pip install --quiet --no-deps 'swebench>=5,<6'
   echo "$want" > "$stamp"
 fi
+# The harness's 4.x specifications, for the spec parity test only: the same package name
+# as 5.x, so a directory of its own (the test loads it in a subprocess). unidiff is the one
+# dependency its eval-script code needs.
+if [[ ! -f "$VENV/swebench4/swebench-4.1.0.dist-info/RECORD" ]]; then
+  "$VENV/bin/python" -m pip install --quiet --no-deps --upgrade --target "$VENV/swebench4" \
+    'swebench==4.1.0' 'unidiff==0.7.5'
+fi

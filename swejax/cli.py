@@ -5,6 +5,7 @@
     swejax tasks {synth,validate,...} ...
     swejax sandbox {setup,reap,...} ...
     swejax convert SRC DST [--dtype=bfloat16]   # a Hugging Face checkpoint, rewritten
+    swejax tokenize --tokenizer=DIR --messages=FILE   # a conversation's token ids
 
 `swejax --config=...` with no subcommand means `swejax train`.
 """
@@ -20,6 +21,7 @@ _COMMANDS = {
     "tasks": "swejax.tasks.cli",
     "sandbox": "swejax.sandbox.cli",
     "convert": "swejax.model.convert",
+    "tokenize": "swejax.tokenizer.cli",
 }
 
 

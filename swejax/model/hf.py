@@ -290,7 +290,8 @@ def save_hf(params, cfg: ModelConfig, path: str, *, dtype: str | None = None,
   with open(os.path.join(path, "config.json"), "w") as f:
     json.dump(config_to_hf(cfg, str(jnp.dtype(dtype))), f, indent=2)
   if tokenizer_dir is not None:
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                 "special_tokens_map.json"):
       src = os.path.join(tokenizer_dir, name)
       if os.path.exists(src):
         shutil.copy(src, os.path.join(path, name))

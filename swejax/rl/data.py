@@ -8,7 +8,10 @@ import os
 
 from swejax.data.source import TaskSource
 from swejax.rl import demo
-from swejax.tokenizer import Tokenizer, default_tokenizer
+from swejax.learner.build import model_config
+from swejax.rl.loop import resolve_init
+from swejax.tokenizer import Tokenizer
+from swejax.tokenizer.check import model_tokenizer
 
 EMBEDDED_TASKS = "synthetic_tasks.jsonl"
 
@@ -24,17 +27,24 @@ class TaskSets:
     from swejax.tasks import load_tasks  # pylint: disable=import-outside-toplevel
     self.config = config
     t = config.tasks
-    self.tokenizer: Tokenizer = default_tokenizer()
+    m = config.model  # the model's own tokenizer, checked against it before any work
+    self.tokenizer: Tokenizer = model_tokenizer(
+        resolve_init(m.tokenizer) if m.tokenizer else "",
+        resolve_init(m.init) if m.init else "", vocab_size=model_config(m).vocab_size)
     if t.path:
-      pool = load_tasks(t.path)
-      held = load_tasks(t.eval_path) if t.eval_path else []
+      rows = dict(image=t.image, test_cmd=t.test_cmd, image_namespace=t.image_namespace,
+                  image_template=t.image_template)
+      pool = load_tasks(t.path, **rows)
+      held = load_tasks(t.eval_path, **rows) if t.eval_path else []
     else:
       path = str(importlib.resources.files("swejax") / "assets" / EMBEDDED_TASKS)
       if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the embedded synthetic tasks are missing; "
                                 "regenerate them with `swejax tasks synth`")
       pool, held = load_tasks(path), []
-    if t.hints:
+    if t.hints and not t.path:
+      # The embedded tasks' hint is their one-line fix, which not every one of them has.
+      # A task file keeps every row: its hint is the row's own hints_text.
       pool = [x for x in pool if demo.is_demo_task(x)]
       held = [x for x in held if demo.is_demo_task(x)]
     pool = sorted(pool, key=lambda x: _order(x.instance_id, t.synthetic_seed))
@@ -51,10 +61,16 @@ class TaskSets:
     self.by_id = {x.instance_id: x for x in self.pool + self.held_out}
 
   def problem_statement(self, task) -> str:
-    return demo.hinted_statement(task) if self.config.tasks.hints else task.problem_statement
+    if not self.config.tasks.hints:
+      return task.problem_statement
+    if not self.config.tasks.path:
+      return demo.hinted_statement(task)
+    if not task.hints_text.strip():
+      return task.problem_statement
+    return f"{task.problem_statement.rstrip()}\n\nHints:\n{task.hints_text.strip()}"
 
   def scripted_kwargs(self) -> dict:
-    if self.config.tasks.hints:
+    if self.config.tasks.hints and not self.config.tasks.path:
       return {"plan": demo.demo_plan}
     return {}
 

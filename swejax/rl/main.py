@@ -6,6 +6,7 @@ import os
 import sys
 
 from swejax.config import UsageError, parse_flags
+from swejax.tasks import images
 
 _FLAGS = {"workdir": (None, "where the run lives (default workdirs/<config name>)")}
 
@@ -53,6 +54,8 @@ def main(argv: list[str]) -> int:
       check_init(config.model.init)
     sampler_urls(config.sampler)
     data = TaskSets(config, workdir)
+    # Before any work: every task image on every sandbox host (names what to fetch).
+    images.require_run_images(config.sandbox, config.tasks, data.pool, data.held_out)
   except (ValueError, FileNotFoundError) as e:
     raise UsageError(str(e)) from None
   prepare_workdir(config, workdir)

@@ -1,7 +1,6 @@
 """The end of a run: summary.json, the Table-1-style table, plots, the exported model."""
 from __future__ import annotations
 
-import importlib.resources
 import json
 import os
 
@@ -50,8 +49,9 @@ def finish(run, results: dict) -> dict:
   write_plots(workdir)
   _plot_summary(summary, os.path.join(workdir, "plots", "pass_at_1.png"))
   from swejax.model import save_hf  # pylint: disable=import-outside-toplevel
-  tok_dir = str(importlib.resources.files("swejax") / "assets" / "tokenizer")
-  save_hf(run.params(), run.model_cfg, os.path.join(workdir, "hf"), tokenizer_dir=tok_dir)
+  # The run's own tokenizer (model.tokenizer), so the export serves as it trained.
+  save_hf(run.params(), run.model_cfg, os.path.join(workdir, "hf"),
+          tokenizer_dir=str(run.tok.directory))
   return summary
 
 

@@ -1,7 +1,9 @@
 """Docker hosts and a pool of them: how sandboxes scale past one machine.
 
-Each host has a limit on live sandboxes; the pool opens each new sandbox on the
-least-loaded host and blocks while every host is full.
+Each host has a limit on live sandboxes. The pool opens each new sandbox on the
+least-loaded host among those that already hold its image (blocking while they are
+all full), and on the least-loaded host of all when none holds it (where opening then
+fails, naming the image and how to fetch it).
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from swejax.sandbox.base import SandboxError
 from swejax.sandbox.docker_backend import DockerSandbox, seed_workspace, start_container
 from swejax.sandbox.exec_stream import RawExecConnector
 from swejax.sandbox.limits import Limits
+
+MISS_RECHECK_S = 5.0  # an image found missing on a host is asked for again after this
 
 
 class DockerHost:
@@ -35,7 +39,32 @@ class DockerHost:
     self.connector = RawExecConnector(self.client.api)
     self._owner = owner.Owner.current()
     self._empty_workspace: set[str] = set()  # image ids whose workdir holds nothing
+    self._images: set[str] = set()  # found here once: they stay (a failed open forgets)
+    self._misses: dict[str, float] = {}  # image -> when it was last found missing
     self._lock = threading.Lock()
+
+  def has_image(self, image: str) -> bool:
+    """Whether this engine holds `image`; a hit is remembered, a miss re-checked later."""
+    with self._lock:
+      if image in self._images:
+        return True
+      missed = self._misses.get(image)
+      if missed is not None and time.monotonic() - missed < MISS_RECHECK_S:
+        return False
+    try:
+      self.client.api.inspect_image(image)
+      found = True
+    except docker.errors.ImageNotFound:
+      found = False
+    except docker.errors.APIError:
+      return False  # the engine is unwell: do not remember either way
+    with self._lock:
+      if found:
+        self._images.add(image)
+        self._misses.pop(image, None)
+      else:
+        self._misses[image] = time.monotonic()
+    return found
 
   def reap(self) -> list[str]:
     """Removes this engine's sandboxes whose owner process is gone."""
@@ -60,8 +89,12 @@ class DockerHost:
     try:
       key = self.client.api.inspect_image(image)["Id"] + ":" + workdir
     except docker.errors.ImageNotFound:
-      raise SandboxError(f"image {image} is not on {self.url} (run `swejax sandbox setup` "
-                         "or build the task image)") from None
+      with self._lock:
+        self._images.discard(image)
+        self._misses[image] = time.monotonic()
+      raise SandboxError(f"image {image} is not on {self.url}: fetch it with `swejax tasks "
+                         f"images --tasks TASKS --hosts {self.url} --pull` (or --build for "
+                         "snapshot tasks; `swejax sandbox setup` for the base image)") from None
     with self._lock:
       if key in self._empty_workspace:
         return None
@@ -76,13 +109,16 @@ class DockerHost:
 
 
 class DockerPool:
-  """Several engines (DOCKER_HOST-style URLs) with a cap of live sandboxes on each."""
+  """Several engines (DOCKER_HOST-style URLs, or DockerHost objects) with a cap of live
+  sandboxes on each."""
 
-  def __init__(self, hosts: list[str] | None = None, per_host: int = 32, reap: bool = True):
-    urls = list(hosts or [engine.default_host()])
+  def __init__(self, hosts: list[str | DockerHost] | None = None, per_host: int = 32,
+               reap: bool = True):
+    given = list(hosts or [engine.default_host()])
+    urls = [h if isinstance(h, str) else h.url for h in given]
     if len(set(urls)) != len(urls):
       raise SandboxError(f"duplicate Docker host in {urls}")
-    self.hosts = [DockerHost(url, per_host) for url in urls]
+    self.hosts = [DockerHost(h, per_host) if isinstance(h, str) else h for h in given]
     self._live = {host.url: 0 for host in self.hosts}
     self._cond = threading.Condition()
     if reap:
@@ -94,29 +130,35 @@ class DockerPool:
     with self._cond:
       return dict(self._live)
 
-  def _acquire(self, wait_s: float | None) -> DockerHost:
+  def _acquire(self, wait_s: float | None, holders: set[str] = frozenset()) -> DockerHost:
+    """The least-loaded host with room among `holders` (URLs), or among all hosts when
+    `holders` is empty."""
     deadline = None if wait_s is None else time.monotonic() + wait_s
     with self._cond:
       while True:
-        free = [h for h in self.hosts if self._live[h.url] < h.capacity]
+        free = [h for h in self.hosts if self._live[h.url] < h.capacity and
+                (not holders or h.url in holders)]
         if free:
           host = min(free, key=lambda h: self._live[h.url] / h.capacity)
           self._live[host.url] += 1
           return host
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
-          raise SandboxError(f"every Docker host is full ({self._live}); waited {wait_s}s")
+          which = f"every Docker host holding the image ({sorted(holders)})" if holders else (
+              "every Docker host")
+          raise SandboxError(f"{which} is full ({self._live}); waited {wait_s}s")
         self._cond.wait(remaining)
 
   def _release(self, host: DockerHost) -> None:
     with self._cond:
       self._live[host.url] -= 1
-      self._cond.notify()
+      self._cond.notify_all()  # waiters may want different hosts (their image's holders)
 
   def open(self, image: str, limits: Limits, *, wait_s: float | None = None,
            **kwargs) -> DockerSandbox:
-    """A sandbox on the least-loaded host; blocks up to `wait_s` while all are full."""
-    host = self._acquire(wait_s)
+    """A sandbox on the least-loaded host holding `image` (any host when none holds it);
+    blocks up to `wait_s` while those are full."""
+    host = self._acquire(wait_s, {h.url for h in self.hosts if h.has_image(image)})
     released = threading.Event()
 
     def release() -> None:

@@ -3,12 +3,18 @@
 Each filter only acts on information the task carries: a task without LLM
 scores is not dropped by a score threshold, and the error-type filter reads
 `meta.f2p_error_types` (exception names seen when the FAIL_TO_PASS tests failed
-at base_commit; swejax's synthetic tasks record them).
+at base_commit: swejax's synthetic tasks record them, and `swejax tasks validate
+--out` derives them for published rows from the empty patch's log). Published
+SWE-rebench rows carry `meta.num_modified_files` and `meta.llm_score`
+({difficulty_score, issue_text_score, test_score}); numbers may come as numpy
+scalars or strings from parquet and JSON.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
+import json
+import numbers
 from typing import Iterable
 
 from swejax.tasks import patches
@@ -33,26 +39,52 @@ def _meta(task: Task) -> dict:
   return dict(task.meta or {})
 
 
+def _number(value) -> float | None:
+  if isinstance(value, bool):
+    return None
+  if isinstance(value, numbers.Real):
+    return float(value)
+  if isinstance(value, str):
+    try:
+      return float(value)
+    except ValueError:
+      return None
+  return None
+
+
+def _error_types(meta: dict) -> set[str]:
+  seen = meta.get("f2p_error_types") or ()
+  if isinstance(seen, dict):  # {test id: exception name}
+    seen = seen.values()
+  if isinstance(seen, str):
+    seen = seen.replace(",", " ").split()
+  return {str(name).rsplit(".", 1)[-1] for name in seen}
+
+
 def drop_reason(task: Task, config: FilterConfig) -> str | None:
   """Why `task` is filtered out, or None to keep it."""
   meta = _meta(task)
   stats = patches.patch_stats(task.patch)
   if config.max_modified_files is not None:
-    files = meta.get("num_modified_files")
-    files = files if isinstance(files, int) else len(stats.files)
+    files = _number(meta.get("num_modified_files"))
+    files = files if files is not None else len(stats.files)
     if files > config.max_modified_files:
       return "modified_files"
   if config.max_changed_lines is not None and stats.changed_lines > config.max_changed_lines:
     return "changed_lines"
   scores = meta.get("llm_score") or {}
+  if isinstance(scores, str):
+    try:
+      scores = json.loads(scores)
+    except ValueError:
+      scores = {}
   for key, limit in (("difficulty_score", config.max_difficulty_score),
                      ("issue_text_score", config.max_issue_text_score),
                      ("test_score", config.max_test_score)):
-    value = scores.get(key) if isinstance(scores, dict) else None
-    if limit is not None and isinstance(value, (int, float)) and value > limit:
+    value = _number(scores.get(key)) if isinstance(scores, dict) else None
+    if limit is not None and value is not None and value > limit:
       return key
-  seen = meta.get("f2p_error_types") or ()
-  if set(seen) & set(config.drop_error_types):
+  if _error_types(meta) & set(config.drop_error_types):
     return "f2p_error_types"
   return None
 

@@ -10,22 +10,25 @@ Order of events (each a step the agent's patch cannot influence):
 4. every changed path that is test infrastructure (patches.is_test_infrastructure,
    NEW modules that would shadow the standard library or pytest, every path the
    test_patch touches) is reset to base_commit; byte code is deleted;
-5. `git apply` of the test_patch; the test command runs (pytest `-rA`) with the
-   guard plugin (swejax.tasks.guard_plugin) loaded first: it ends pytest right
-   after the summary with a one-time end line carrying pytest's exit status, and
-   exits 3 if the code under test replaced pytest's reporting functions;
-6. only the log before the end line is parsed, from its last summary section; a
-   test missing from it counts as failed; no end line -> `unverified_log`; the
-   exit status must agree with the parsed log (0 iff something ran and nothing
-   failed, 1 iff something failed) -> else `exit_status_mismatch`;
-7. resolved iff all that holds and every FAIL_TO_PASS and PASS_TO_PASS test passed.
+5. `git apply` of the test_patch (if any); the test command runs with the guard plugin
+   (swejax.tasks.guard_plugin) loaded first under a one-time module name, found
+   through PYTHONPATH and through the user site directory (a .pth file), so a
+   test command that sets its own PYTHONPATH keeps it;
+6. the verdict (swejax.tasks.verdict) comes from the exit status the sandbox
+   observed, the guard's record (written to a descriptor the code under test
+   does not own) and the parsed log, the worse of record and log per test;
+7. resolved iff all that holds and every FAIL_TO_PASS and PASS_TO_PASS test passed
+   (FAIL_TO_PASS as PASSED only, unless the task's meta.f2p_pass_statuses says more).
 Infrastructure failures (engine errors, a timeout or an out-of-memory kill of the
 test command, a task whose test_patch does not apply) set `infra_error`, so
-callers never mistake them for the agent's failure.
+callers never mistake them for the agent's failure. A timeout and an OOM kill are
+what the sandbox measured (the command's run time, the memory cgroup's OOM kill
+count), never an exit status (124, 137) the code under test can choose itself.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import secrets
@@ -37,26 +40,37 @@ import docker
 import requests
 
 from swejax.sandbox.base import Sandbox, SandboxError
-from swejax.tasks import logparse, patches, repo
-from swejax.tasks.schema import TEST_FILES, Task
+from swejax.tasks import harness, patches, repo, verdict
+from swejax.tasks.schema import Task
+from swejax.tasks.verdict import END_LINE, consistent  # noqa: F401  (the public rule)
 
 MODEL_PATCH = "/tmp/swejax-model.patch"
 TEST_PATCH = "/tmp/swejax-test.patch"
 GUARD_DIR = "/tmp/swejax-guard"
-END_LINE = "swejax-guard-end"  # as guard_plugin.END_LINE (that file runs in the sandbox)
 LOG_TAIL_CHARS = 4000
 # The summary (one line per test) comes last: keep a long tail of the test log.
 GRADE_TAIL_CHARS = 2_000_000
 # Environment that changes how pytest runs or reports is never inherited; the
-# guard plugin (swejax.tasks.guard_plugin) is loaded into every pytest run.
-_ENV = ("unset PYTEST_PLUGINS CI BUILD_NUMBER PYTHONSTARTUP PYTHONINSPECT; "
-        f"export PYTHONPATH={GUARD_DIR}${{PYTHONPATH:+:$PYTHONPATH}} "
-        "PYTEST_ADDOPTS='-p swejax_guard'")
+# guard plugin (swejax.tasks.guard_plugin) is loaded into every pytest run. It is
+# found through PYTHONPATH and, should the test command set its own PYTHONPATH,
+# through a .pth file in a user site directory of every Python 3 version (which
+# also adds the user site the interpreter had before).
+_ENV = """unset PYTEST_PLUGINS CI BUILD_NUMBER PYTHONSTARTUP PYTHONINSPECT PYTHONNOUSERSITE
+export SWEJAX_USER_BASE="${{PYTHONUSERBASE:-${{HOME:-/root}}/.local}}"
+for minor in $(seq 6 20); do
+  site={guard}/user/lib/python3.$minor/site-packages
+  mkdir -p "$site"
+  printf '%s\nimport os, site; site.addsitedir(os.environ.get("SWEJAX_USER_BASE", "") + "/lib/python3.%s/site-packages")\n' {guard} "$minor" > "$site/{module}.pth"
+done
+export PYTHONPATH={guard}${{PYTHONPATH:+:$PYTHONPATH}} PYTHONUSERBASE={guard}/user \
+  PYTEST_ADDOPTS='-p {module}'
+"""
 # Source changes that reach into the test runner (checked on non-test files).
 _TAMPER = re.compile(
     r"\b_pytest\b|\bpluggy\b|^\s*(?:import|from)\s+pytest\b|\bpytest\s*\.|"
     r"\bsys\._getframe\b|\bf_back\b|\bf_locals\b|\bgc\.get_objects\b|\binspect\.stack\b|"
-    r"\bcurrentframe\b|\bf_globals\b|\bctypes\b|\bbuiltins\b")
+    r"\bcurrentframe\b|\bf_globals\b|\bctypes\b|\bbuiltins\b|\bswejax|"
+    r"\b__code__\b|\bco_filename\b|\bFunctionType\b|\bCodeType\b")
 _RUNNER_REPOS = ("pytest", "pluggy")
 
 
@@ -65,7 +79,7 @@ class GradeResult:
   instance_id: str
   resolved: bool
   # resolved | tests_failed | exit_status_mismatch | unverified_log | patch_does_not_apply
-  # | tampering | reset_failed | infra_error
+  # | tampering (refused by text, or seen by the guard) | reset_failed | infra_error
   reason: str
   infra_error: str | None = None
   statuses: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -77,10 +91,14 @@ class GradeResult:
   truncated: bool = False
   isolation: str = ""
   seconds: float = 0.0
+  note: str = ""  # why the log could not be trusted, in words
+  # FAIL_TO_PASS test -> the exception type it failed with (pytest summary lines)
+  error_types: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
   def to_json(self) -> dict[str, Any]:
     row = dataclasses.asdict(self)
     row["statuses"] = dict(self.statuses)
+    row["error_types"] = dict(self.error_types)
     return row
 
 
@@ -105,19 +123,9 @@ def tampering_lines(patch: str, repo_name: str = "") -> list[str]:
   return found
 
 
-def consistent(exit_code: int, statuses: Mapping[str, str]) -> bool:
-  """Does pytest's exit status agree with the parsed log?"""
-  failures = any(s in (logparse.FAILED, logparse.ERROR) for s in statuses.values())
-  if exit_code == 0:
-    return bool(statuses) and not failures
-  if exit_code == 1:
-    return failures
-  return False
-
-
 def build_test_command(task: Task) -> str:
-  files = " ".join(shlex.quote(p) for p in patches.test_files(task.test_patch))
-  return task.test_cmd.replace(TEST_FILES, files)
+  """What the sandbox runs after the test_patch is applied (swejax.tasks.harness)."""
+  return harness.test_command(task)
 
 
 def _guard_source() -> bytes:
@@ -125,18 +133,35 @@ def _guard_source() -> bytes:
     return handle.read()
 
 
-def _trusted_log(output: str, nonce: str) -> tuple[str, int | None]:
-  """The log up to the guard's end line, and pytest's exit status from that line.
+# After the test command: its run time and the memory cgroup's OOM kills ("?" if
+# unreadable) on a line of our own; the exit status stays the test command's.
+_AFTER = """status=$?
+kills=$({{ cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; }} \\
+  2>/dev/null | awk '$1 == "oom_kill" {{n += $2}} END {{print (NR ? n + 0 : "?")}}')
+echo; echo "{step} after $(( ($(date +%s%N) - start) / 1000000 )) $kills"
+exit $status
+"""
 
-  (output, None) when the end line is missing: pytest did not finish normally
-  (it was killed, or exited early), or something other than pytest ran.
-  """
-  end = f"{END_LINE} {nonce} exit="
-  at = output.find(end)
-  status = re.match(r"-?\d+", output[at + len(end):]) if at >= 0 else None
-  if status is None:
-    return output, None
-  return output[:at], int(status.group())
+
+def _after(output: str, step: str) -> tuple[str, float | None, int | None]:
+  """(the test output, the command's seconds, OOM kills) from _AFTER's line."""
+  head, found, tail = output.rpartition(f"\n{step} after ")
+  if not found:
+    return output, None, None
+  fields = tail.split()
+  seconds = int(fields[0]) / 1000 if fields and fields[0].isdigit() else None
+  kills = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+  return head, seconds, kills
+
+
+def _protected(task: Task) -> list[str]:
+  """The test_patch's files and every conftest.py above them: the guard checks that
+  they do not change while the tests run."""
+  paths = set(patches.touched_paths(task.test_patch))
+  for path in list(paths):
+    parts = path.split("/")[:-1]
+    paths.update("/".join(parts[:i] + ["conftest.py"]) for i in range(len(parts) + 1))
+  return sorted(paths)
 
 
 def _paths(output: str) -> list[str]:
@@ -222,18 +247,22 @@ class _Grader:
     reset = sorted({p for p in changed if patches.is_test_infrastructure(p)}
                    | (test_patch_paths & set(changed)))
     new_only = sorted(p for p in changed if patches.shadows_runner(p) and p not in reset)
-    nonce = secrets.token_hex(16)
+    nonce, module = secrets.token_hex(16), f"swejax_guard_{secrets.token_hex(6)}"
     self.sb.write_file(TEST_PATCH, task.test_patch if task.test_patch.endswith("\n")
                        else task.test_patch + "\n")
-    self.sb.write_file(f"{GUARD_DIR}/swejax_guard.py", _guard_source())
-    self.sb.write_file(f"{GUARD_DIR}/nonce", nonce, mode=0o600)
+    self.sb.write_file(f"{GUARD_DIR}/{module}.py", _guard_source())
+    config = {"nonce": nonce, "root": task.workdir, "protect": _protected(task),
+              "expected": list(task.FAIL_TO_PASS + task.PASS_TO_PASS)}
+    self.sb.write_file(f"{GUARD_DIR}/config.json", json.dumps(config), mode=0o600)
+    env = _ENV.format(guard=GUARD_DIR, module=module)
     script = (self._guarded("reset", _reset_script(task.workdir, reset, new_only),
                             "/tmp/swejax-reset.log")
               + f"cd {self.workdir}\n"
-              + self._guarded("test_patch", f"git apply --verbose {TEST_PATCH}",
-                              "/tmp/swejax-test-apply.log")
-              + f"echo '{self.step} tests'\n{_ENV}; timeout -k 5 {self.timeout:.0f} "
-              f"bash -c {shlex.quote(build_test_command(task))}\n")
+              + (self._guarded("test_patch", f"git apply --verbose {TEST_PATCH}",
+                               "/tmp/swejax-test-apply.log") if task.test_patch.strip() else "")
+              + f"echo '{self.step} tests'\n{env}start=$(date +%s%N)\ntimeout -k 5 "
+              f"{self.timeout:.0f} bash -c {shlex.quote(build_test_command(task))}\n"
+              f"{_AFTER.format(step=self.step)}")
     run = self.sb.run(script, timeout=self.timeout + 60)
     failed = self._failed_step(run.output.split(f"{self.step} tests\n", 1)[0])
     if failed and failed[0] == "reset":
@@ -243,31 +272,30 @@ class _Grader:
       return self.result(False, "infra_error", reset_paths=tuple(reset),
                          infra_error=f"test_patch does not apply: {failed[1][-500:]}")
     output = run.output.split(f"{self.step} tests\n", 1)[-1]
+    output, seconds, oom_kills = _after(output, self.step)
+    shown = "\n".join(line for line in output[-4 * GRADE_TAIL_CHARS:].split("\n")
+                      if not line.startswith(verdict.TEST_LINE))  # not the guard's record
     common = dict(exit_code=run.exit_code, reset_paths=tuple(reset),
-                  log_tail=output[-LOG_TAIL_CHARS:], truncated=run.truncated)
-    timed_out = run.timed_out or (run.exit_code == 124 and END_LINE not in output)
-    if timed_out:
+                  log_tail=shown[-LOG_TAIL_CHARS:], truncated=run.truncated)
+    # Only what the sandbox saw makes an infrastructure error: the code under test
+    # can exit 124 or 137 itself, but not run the clock or the OOM counter up.
+    if run.timed_out or (run.exit_code == 124 and seconds is not None
+                         and seconds >= self.timeout - 1):
       return self.result(False, "infra_error", infra_error=f"timeout: the test command ran "
                          f"over {self.timeout:.0f}s", **common)
-    if run.exit_code == 137:
+    if run.exit_code == 137 and oom_kills != 0:
       return self.result(False, "infra_error", infra_error="the test command was killed "
-                         "(exit 137: out of memory?)", **common)
-    if run.truncated and "short test summary info" not in output[-GRADE_TAIL_CHARS:]:
+                         f"(exit 137; out-of-memory kills: {oom_kills if oom_kills else '?'})",
+                         **common)
+    if (run.truncated and verdict.is_pytest(task)
+        and "short test summary info" not in output[-GRADE_TAIL_CHARS:]):
       return self.result(False, "infra_error", infra_error="the test log was cut before its "
                          "summary; raise tail_chars", **common)
-    log, exit_code = _trusted_log(output, nonce)
-    statuses = logparse.get_parser(task.log_parser)(log)
-    expected = task.FAIL_TO_PASS + task.PASS_TO_PASS
-    failed_tests = tuple(t for t in expected if not logparse.passed(statuses, t))
-    missing = tuple(t for t in failed_tests if t not in statuses)
-    common.update(statuses=statuses, failed=failed_tests, missing=missing)
-    if exit_code is None:
-      return self.result(False, "unverified_log", **common)
-    if not consistent(exit_code, statuses):
-      return self.result(False, "exit_status_mismatch", **common)
-    if failed_tests:
-      return self.result(False, "tests_failed", **common)
-    return self.result(True, "resolved", **common)
+    judged = verdict.judge(task, output, run.exit_code, nonce)
+    common.update(statuses=judged.statuses, failed=judged.failed, missing=judged.missing,
+                  note=judged.note, error_types=judged.error_types)
+    return self.result(judged.reason == "resolved", judged.reason,
+                       infra_error=judged.infra_error, **common)
 
 
 def grade(task: Task, patch: str, *, backend: str = "auto", timeout: float = 600.0,

@@ -1,11 +1,12 @@
 """Loading task files (JSONL or parquet) with every error reported at once."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from typing import Any, Iterable, Iterator
 
-from swejax.tasks import schema
+from swejax.tasks import harness, schema
 
 MAX_SHOWN_ERRORS = 100
 
@@ -53,21 +54,28 @@ def read_rows(path: str, errors: list[str]) -> Iterator[tuple[str, Any]]:
 
 
 def load_tasks(path: str | os.PathLike[str], *, image: str = "", test_cmd: str = "",
-               log_parser: str = "pytest",
-               workdir: str = schema.DEFAULT_WORKDIR) -> list[schema.Task]:
+               log_parser: str = "", workdir: str = schema.DEFAULT_WORKDIR,
+               image_namespace: str = "", image_template: str = "") -> list[schema.Task]:
   """Loads and validates every row of a JSONL or parquet task file.
 
-  FAIL_TO_PASS / PASS_TO_PASS may be lists or JSON-encoded strings. `image`,
-  `test_cmd`, `log_parser` and `workdir` are used for rows that do not carry
-  their own (plain SWE-bench rows have no image or command). Raises
-  FileNotFoundError, or TaskLoadError listing ALL bad rows, each with its
-  line/row number, instance_id and field.
+  Rows load as the datasets publish them (SWE-bench classic and `swebench` 5.x
+  forms, SWE-Gym, SWE-rebench); FAIL_TO_PASS / PASS_TO_PASS may be lists or
+  JSON-encoded strings. How each row runs is decided as the SWE-bench harness
+  decides it (swejax.tasks.harness); `image`, `test_cmd`, `log_parser` and
+  `workdir` are used for rows that do not carry their own, and
+  `image_namespace` / `image_template` rename every image for a private
+  mirror. Raises FileNotFoundError, ValueError for a bad image_template, or
+  TaskLoadError listing ALL bad rows, each with its line/row number, instance_id
+  and field.
   """
+  if image_template:
+    harness.check_template(image_template)
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"task file not found: {path}")
   defaults = schema.RowDefaults(image=image, test_cmd=test_cmd, log_parser=log_parser,
-                                workdir=workdir)
+                                workdir=workdir, image_namespace=image_namespace,
+                                image_template=image_template)
   errors: list[str] = []
   tasks: list[schema.Task] = []
   seen: dict[str, str] = {}
@@ -98,3 +106,21 @@ def save_tasks(tasks: Iterable[schema.Task], path: str | os.PathLike[str]) -> in
       count += 1
   os.replace(tmp, path)
   return count
+
+
+def add_row_flags(parser: argparse.ArgumentParser) -> None:
+  """The flags of every subcommand that loads tasks: what load_tasks accepts."""
+  parser.add_argument("--image", default="", help="image for rows that name none (default: "
+                      "the harness's image name for the instance)")
+  parser.add_argument("--test-cmd", default="", help="test command for rows that carry none "
+                      "({test_files} = the test_patch's files; default: the harness's)")
+  parser.add_argument("--image-namespace", default="", help="rename every image into this "
+                      "namespace (a private mirror), e.g. registry.example:5000/swebench")
+  parser.add_argument("--image-template", default="", help="name every image from this "
+                      "template: {name} {key} {instance_id} {repo}")
+
+
+def load_from_args(path: str, args: argparse.Namespace) -> list[schema.Task]:
+  """load_tasks with the options add_row_flags defined."""
+  return load_tasks(path, image=args.image, test_cmd=args.test_cmd,
+                    image_namespace=args.image_namespace, image_template=args.image_template)

@@ -6,9 +6,10 @@ Two ways a task's repository reaches a sandbox:
   script on the host (`snapshot_commit`) gives the task's base_commit, and the
   sandbox checks HEAD against it. There is no other history to leak.
 - an image that already holds a clone (SWE-bench/SWE-rebench images): the
-  sandbox runs `SANITIZE_SCRIPT`, which leaves one branch at base_commit and
-  deletes every other ref, remote, tag, stash, reflog and unreachable object,
-  so `git log --all` and the object store cannot reveal the fix.
+  sandbox runs `SANITIZE_SCRIPT`, which rebuilds the git directory with only
+  base_commit and its ancestors (so no git command and no scan of the object
+  store can reveal the fix) and makes the working tree equal to base_commit,
+  checked: an image whose files hold other code must not grade as base_commit.
 """
 from __future__ import annotations
 
@@ -41,24 +42,47 @@ export {env} GIT_AUTHOR_DATE={date} GIT_COMMITTER_DATE={date}
 {git} rev-parse HEAD
 """
 
+# The image's clone is replaced by a new repository that holds only base_commit
+# and its ancestors, fetched from the old one, which is then deleted: no other
+# ref, reflog, stash, note, replace ref, alternate, kept pack, commit-graph,
+# rerere record or message file survives to reveal later history, whatever the
+# image's git directory held. The old configuration is kept without remotes,
+# branches and includes. Then the working tree is made equal to base_commit:
+# tracked files reset, untracked files removed (ignored ones, such as the
+# egg-info of an editable install, stay), and checked (exit 4 if not clean).
 SANITIZE_SCRIPT = """set -e
-export GIT_CONFIG_NOSYSTEM=1 GIT_NO_REPLACE_OBJECTS=1
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_COMMON_DIR \\
+  GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_CEILING_DIRECTORIES
+export GIT_CONFIG_NOSYSTEM=1 GIT_NO_REPLACE_OBJECTS=1 GIT_TERMINAL_PROMPT=0
 base=$(git rev-parse --verify -q "{base}^{{commit}}") || {{ echo "base_commit {base} not in repository" >&2; exit 3; }}
-git update-ref refs/heads/swejax-base "$base"
-git symbolic-ref HEAD refs/heads/swejax-base
-git for-each-ref --format='%(refname)' | while read -r ref; do
-  [ "$ref" = refs/heads/swejax-base ] || git update-ref -d "$ref"
+old=$(git rev-parse --absolute-git-dir)
+if [ -f .git ]; then rm -f .git; else mv .git .swejax-old-git; old=$PWD/.swejax-old-git; fi
+git --git-dir="$old" update-ref refs/swejax/base "$base"
+git init -q --template= .
+git config --file "$old/config" --list >/dev/null 2>&1 && cp "$old/config" .git/config
+for section in $(git config --name-only --get-regexp '^(remote|branch|include|includeif|lfs)\\.' \\
+    | sed -E 's/\\.[^.]*$//' | sort -u); do
+  git config --remove-section "$section" 2>/dev/null || true
 done
-for remote in $(git remote); do git remote remove "$remote"; done
-git stash clear 2>/dev/null || true
-git worktree prune
+git config core.bare false
+git config --unset-all core.worktree 2>/dev/null || true
+mkdir -p .git/info .git/refs/heads .git/refs/tags
+[ ! -f "$old/info/exclude" ] || cp "$old/info/exclude" .git/info/exclude
+git fetch -q --no-tags "$old" refs/swejax/base:refs/heads/swejax-base
+rm -rf "$old" .git/FETCH_HEAD
+git symbolic-ref HEAD refs/heads/swejax-base
 git read-tree HEAD
-rm -rf .git/logs .git/refs/original .git/info/grafts .git/ORIG_HEAD .git/FETCH_HEAD \
-  .git/MERGE_HEAD .git/CHERRY_PICK_HEAD .git/REVERT_HEAD .git/rebase-merge .git/rebase-apply
+git update-index -q --refresh >/dev/null || true
+git reset -q --hard HEAD
+git clean -q -f -d
 git reflog expire --expire=now --all
-git repack -a -d -q
-rm -f .git/objects/info/alternates
-git prune --expire=now
+rm -rf .git/logs .git/ORIG_HEAD
+dirty=$(git status --porcelain --untracked-files=normal --ignore-submodules=none)
+if [ -n "$dirty" ]; then
+  echo "the working tree differs from base_commit after the reset:" >&2
+  echo "$dirty" | head -20 >&2
+  exit 4
+fi
 git rev-parse HEAD
 """
 
@@ -89,12 +113,34 @@ def snapshot_commit(snapshot: bytes, date: str = DEFAULT_DATE) -> str:
     return materialize(tmp, snapshot, date)
 
 
+def _extract(tar: tarfile.TarFile, directory: str) -> None:
+  """Extracts regular files and folders that stay inside `directory`.
+
+  The work of tarfile's `filter="data"`, which Python only has from 3.11.4
+  (Debian's 3.11.2 lacks it): snapshots are made by make_snapshot, so anything
+  else (links, devices, absolute or `..` paths) is refused.
+  """
+  root = os.path.realpath(directory)
+  for member in tar.getmembers():
+    target = os.path.realpath(os.path.join(root, member.name))
+    if not (member.isfile() or member.isdir()) or not target.startswith(root + os.sep):
+      raise ValueError(f"snapshot member not allowed: {member.name!r}")
+    if member.isdir():
+      os.makedirs(target, exist_ok=True)
+      continue
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    source = tar.extractfile(member)
+    with open(target, "wb") as handle:
+      handle.write(source.read() if source is not None else b"")
+    os.chmod(target, 0o755 if member.mode & 0o100 else 0o644)
+
+
 def materialize(directory: str, snapshot: bytes, date: str = DEFAULT_DATE) -> str:
   """Extracts `snapshot` into `directory` and commits it there (host side, for tests
   and the synthesizer); returns the commit id."""
   os.makedirs(directory, exist_ok=True)
   with tarfile.open(fileobj=io.BytesIO(snapshot), mode="r:gz") as tar:
-    tar.extractall(directory, filter="data")
+    _extract(tar, directory)
   done = subprocess.run(["bash", "-c", _commit_script(date)], cwd=directory,
                         capture_output=True, text=True)
   if done.returncode != 0:
@@ -124,8 +170,15 @@ def check_head(task: Task, output: str, exit_code: int) -> None:
                        f"(exit {exit_code}): {output[-1000:]}")
   head = output.strip().splitlines()[-1] if output.strip() else ""
   if head != task.base_commit:
+    hint = ""
+    if task.repo_snapshot:
+      date = task.created_at or DEFAULT_DATE
+      hint = (f"; a snapshot task's base_commit is the commit of its files made with "
+              f"created_at ({date!r}) as the commit date (empty created_at: {DEFAULT_DATE}): "
+              "compute it with swejax.tasks.repo.snapshot_commit(snapshot, created_at), or "
+              "set created_at to the date base_commit was made with")
     raise SandboxError(f"{task.instance_id}: HEAD is {head or '?'} after preparing, "
-                       f"expected base_commit {task.base_commit}")
+                       f"expected base_commit {task.base_commit}{hint}")
 
 
 def prepare_repo(sandbox: Sandbox, task: Task, timeout: float = 120.0) -> None:

@@ -19,7 +19,7 @@ from swejax.tasks import logparse
 
 PYTEST_ARGS = ("--no-header", "-rA", "--tb=short", "-p", "no:cacheprovider")
 
-_PROBE = '''
+PROBE_PLUGIN = '''
 import json
 
 import pytest
@@ -115,7 +115,7 @@ def run_suite(files: Mapping[str, bytes | str], tests: str = "tests",
     repo = os.path.join(tmp, "repo")
     probe_dir = os.path.join(tmp, "probe")
     write_tree(repo, files)
-    write_tree(probe_dir, {"swejax_probe.py": _PROBE})
+    write_tree(probe_dir, {"swejax_probe.py": PROBE_PLUGIN})
     report = os.path.join(tmp, "probe.json")
     # Third-party plugins of the host (hypothesis, benchmark ...) only cost start-up time.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": probe_dir,

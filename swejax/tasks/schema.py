@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from swejax.tasks import logparse
+from swejax.tasks import harness, logparse, specs
 
 DEFAULT_WORKDIR = "/testbed"
 SNAPSHOT_PREFIX = "base64:"
@@ -50,6 +50,10 @@ class Task:
   log_parser: str = "pytest"
   workdir: str = DEFAULT_WORKDIR
   repo_snapshot: str = ""
+  # The harness's eval script (published with `swebench` 5.x rows; written at load
+  # for classic and SWE-rebench rows): swejax.tasks.harness.test_command runs it.
+  eval_script: str = ""
+  eval_type: str = "pass_and_fail"  # or "fail_only"
 
   def snapshot_bytes(self) -> bytes:
     """The gzipped tar of the repository at base_commit (empty if none)."""
@@ -67,16 +71,23 @@ class Task:
 
 @dataclasses.dataclass(frozen=True)
 class RowDefaults:
-  """What a row may leave out: plain SWE-bench rows carry no image or command."""
+  """What a row may leave out, and a private mirror's names (swejax.tasks.harness).
+
+  Empty fields mean "as the harness decides": plain SWE-bench rows get the
+  harness's image name, command and log parser. `image_namespace` and
+  `image_template` rewrite the image of every image task.
+  """
   image: str = ""
   test_cmd: str = ""
-  log_parser: str = "pytest"
+  log_parser: str = ""
   workdir: str = DEFAULT_WORKDIR
+  image_namespace: str = ""
+  image_template: str = ""
 
 
-_REQUIRED_TEXT = ("instance_id", "repo", "patch", "test_patch", "problem_statement")
-_OPTIONAL_TEXT = ("hints_text", "created_at", "version", "environment_setup_commit",
-                  "docker_image")
+_REQUIRED_TEXT = ("instance_id", "repo", "patch", "problem_statement")
+_OPTIONAL_TEXT = ("test_patch", "hints_text", "created_at", "version",
+                  "environment_setup_commit", "docker_image")
 
 
 def _text(row: Mapping[str, Any], name: str, errors: list[str], required: bool) -> str:
@@ -151,7 +162,7 @@ def row_to_task(row: Mapping[str, Any],
     return None, [f"expected a JSON object, got {type(row).__name__}"]
   text = {n: _text(row, n, errors, True) for n in _REQUIRED_TEXT}
   text.update({n: _text(row, n, errors, False) for n in _OPTIONAL_TEXT})
-  for name in ("patch", "test_patch"):
+  for name in ("patch", "test_patch"):  # an empty test_patch runs the tests as they are
     if text[name] and not _looks_like_diff(text[name]):
       errors.append(f"field {name}: not a unified diff")
   base_commit = _text(row, "base_commit", errors, True)
@@ -161,21 +172,14 @@ def row_to_task(row: Mapping[str, Any],
   p2p = _test_ids(row, "PASS_TO_PASS", errors, non_empty=False)
   install_config = _mapping(row, "install_config", errors)
   meta = _mapping(row, "meta", errors)
-  install = install_config or {}
-
-  test_cmd = row.get("test_cmd") or install.get("test_cmd") or defaults.test_cmd
-  if isinstance(test_cmd, list):  # SWE-rebench allows a list of commands
-    test_cmd = " && ".join(str(c) for c in test_cmd)
-  if not isinstance(test_cmd, str) or not test_cmd.strip():
-    errors.append("field test_cmd: missing (give it in the row, in install_config."
-                  "test_cmd, or as a default)")
-    test_cmd = ""
-  elif not row.get("test_cmd") and TEST_FILES not in test_cmd:
-    test_cmd = f"{test_cmd} {TEST_FILES}"  # SWE-bench appends the test files
-
-  log_parser = row.get("log_parser") or install.get("log_parser") or defaults.log_parser
-  if log_parser not in logparse.PARSERS:
-    errors.append(f"field log_parser: unknown {log_parser!r}; known: {sorted(logparse.PARSERS)}")
+  resolved = harness.resolve_row(row, defaults, install_config)
+  errors.extend(resolved.errors)
+  log_parser = resolved.log_parser
+  if not isinstance(log_parser, str):
+    errors.append(f"field log_parser: expected a string, got {type(log_parser).__name__}")
+  elif log_parser not in logparse.PARSERS and log_parser not in specs.HARNESS_PARSERS:
+    known = sorted(set(logparse.PARSERS) | specs.HARNESS_PARSERS)
+    errors.append(f"field log_parser: unknown {log_parser!r}; known: {known}")
 
   snapshot = row.get("repo_snapshot") or ""
   if not isinstance(snapshot, str):
@@ -190,10 +194,6 @@ def row_to_task(row: Mapping[str, Any],
       except (binascii.Error, ValueError) as e:
         errors.append(f"field repo_snapshot: bad base64 ({e})")
 
-  image = row.get("image") or text["docker_image"] or defaults.image
-  if not isinstance(image, str) or not image:
-    errors.append("field image: missing (neither image nor docker_image, and no default)")
-    image = ""
   workdir = row.get("workdir") or defaults.workdir
   if not isinstance(workdir, str) or not workdir.startswith("/"):
     errors.append(f"field workdir: expected an absolute path, got {workdir!r}")
@@ -204,9 +204,10 @@ def row_to_task(row: Mapping[str, Any],
       instance_id=text["instance_id"], repo=text["repo"], base_commit=base_commit,
       patch=text["patch"], test_patch=text["test_patch"],
       problem_statement=text["problem_statement"], FAIL_TO_PASS=f2p, PASS_TO_PASS=p2p,
-      image=image, test_cmd=test_cmd, hints_text=text["hints_text"],
+      image=resolved.image, test_cmd=resolved.test_cmd, hints_text=text["hints_text"],
       created_at=text["created_at"], version=text["version"],
       environment_setup_commit=text["environment_setup_commit"],
       install_config=install_config, docker_image=text["docker_image"], meta=meta,
-      log_parser=log_parser, workdir=workdir, repo_snapshot=snapshot)
+      log_parser=log_parser, workdir=workdir, repo_snapshot=snapshot,
+      eval_script=resolved.eval_script, eval_type=resolved.eval_type)
   return task, []

@@ -133,10 +133,15 @@ def snapshot_diff(base: bytes, changes: Mapping[str, bytes | None]) -> tuple[str
 
 
 def _ordered_candidates(seed: Seed, rng: random.Random) -> list[mutate.Mutation]:
-  """All mutations of the seed, shuffled, then interleaved so kinds alternate."""
+  return ordered_candidates(seed.files, seed.source_files, rng)
+
+
+def ordered_candidates(files: Mapping[str, bytes], paths: Iterable[str],
+                       rng: random.Random) -> list[mutate.Mutation]:
+  """All mutations of `paths`, shuffled, then interleaved so kinds alternate."""
   found = []
-  for path in seed.source_files:
-    found += mutate.find_mutations(path, seed.files[path].decode())
+  for path in paths:
+    found += mutate.find_mutations(path, files[path].decode())
   rng.shuffle(found)
   rank: collections.Counter[str] = collections.Counter()
   keyed = []

@@ -2,10 +2,12 @@
 
     python -m swejax.tokenizer.build [--vocab_size=8192] [--root=REPO] [--out=DIR]
 
-Qwen2's layout (its pre-tokenizer regex, ByteLevel bytes, Qwen2.5's added tokens
-last) without its NFC normalizer, so decode(encode(x)) == x for any text. The same
-corpus gives the same files byte for byte (sorted reads; the trainer breaks ties
-by token id).
+Qwen2's layout: its NFC normalizer, pre-tokenizer regex, ByteLevel bytes, Qwen2.5's
+added tokens last. NFC because transformers 5 loads a qwen2 model's tokenizer as
+Qwen2Tokenizer, which normalizes with NFC whatever tokenizer.json says: without it
+the demo's ids would differ from transformers' (and vLLM's) on decomposed text.
+So decode(encode(x)) == NFC(x). The same corpus gives the same files byte for byte
+(sorted reads; the trainer breaks ties by token id).
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import tokenizers
-from tokenizers import decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 
+from swejax.tokenizer.template import CHATML_TEMPLATE
 from swejax.tokenizer.tokenizer import ENDOFTEXT, IM_END, IM_START
 
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
@@ -31,12 +34,8 @@ ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
     ("<|video_pad|>", True), ("<tool_call>", False), ("</tool_call>", False),
     ("<|fim_prefix|>", False), ("<|fim_middle|>", False), ("<|fim_suffix|>", False),
     ("<|fim_pad|>", False), ("<|repo_name|>", False), ("<|file_sep|>", False))
-# ChatML exactly as swejax.tokenizer.chat renders it (no default system prompt).
-CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+# ChatML exactly as swejax has always rendered it (no default system prompt).
+CHAT_TEMPLATE = CHATML_TEMPLATE
 
 # The corpus: the project's text sources. Generated assets are left out.
 CORPUS_DIRS = ("swejax", "configs", "docs", "launch", "tests")
@@ -79,6 +78,7 @@ def train(texts: Iterable[str], *, vocab_size: int = 8192,
     raise ValueError(f"--vocab_size must be >= {256 + len(ADDED_TOKENS)} "
                      f"(256 bytes + {len(ADDED_TOKENS)} added tokens), got {vocab_size}")
   tok = tokenizers.Tokenizer(models.BPE())  # no unk: every byte is a token
+  tok.normalizer = normalizers.NFC()
   tok.pre_tokenizer = pre_tokenizers.Sequence([
       pre_tokenizers.Split(tokenizers.Regex(QWEN2_PATTERN), behavior="isolated"),
       pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),

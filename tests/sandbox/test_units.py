@@ -88,6 +88,9 @@ class _FakeHost:
   def __init__(self, url, capacity):
     self.url, self.capacity, self.opened = url, capacity, 0
 
+  def has_image(self, image):
+    return True  # every host holds it: placement by load alone (test_placement.py: by image)
+
   def open(self, image, limits, on_close=None, **kwargs):
     self.opened += 1
     return self.url, on_close  # the "sandbox": where it runs and how to close it

@@ -2,11 +2,14 @@
 
 Each case runs in a fresh Docker sandbox and in the local (bubblewrap) one.
 """
+import os
+
 import pytest
 
 from swejax.tasks import grade
 from swejax.tasks.grading import consistent, tampering_lines
 
+from tasks.attacks import LIB_OUTCOMES, REWRITERS, outcome_from_library
 from tasks.conftest import BASE_FILES, FIXED_CORE
 
 pytestmark = pytest.mark.filterwarnings("ignore:the local sandbox:RuntimeWarning")
@@ -54,6 +57,15 @@ SPOOFS = {
     "shadow_stdlib_module": {"difflib.py": "import os\nos._exit(0)\n",
                              "json.py": "import os\nos._exit(0)\n"},
     "tests_dir_replaced_by_symlink": {"tests": ("symlink", "mini")},
+    # exit statuses that would read as a timeout or an OOM kill (an infrastructure error)
+    "exit_124_like_a_timeout": {"mini/core.py": CORE + "import os\nos._exit(124)\n"},
+    "exit_137_like_an_oom_kill": {"mini/core.py": CORE + "import os\nos._exit(137)\n"},
+    "sigkill_itself": {"mini/core.py": CORE + "import os, signal\nos.kill(os.getpid(), 9)\n"},
+    # library code that reaches xfail or skip (a FAIL_TO_PASS test XFAILs or SKIPs)
+    **{f"library_{name}": {"mini/core.py": CORE + outcome_from_library(call, "add")}
+       for name, call in LIB_OUTCOMES.items()},
+    # library code that rewrites the output through a process, a thread, sed
+    **{f"rewrite_{name}": {"mini/__init__.py": code} for name, code in REWRITERS.items()},
 }
 
 
@@ -131,21 +143,28 @@ def test_tampering_lines():
   assert tampering_lines(patch.replace("pkg/a.py", "tests/test_a.py"), "o/repo") == []
 
 
-def test_guard_end_line_constant_matches():
-  import swejax.tasks.grading as grading
-  with open(grading.os.path.join(grading.os.path.dirname(grading.__file__),
-                                 "guard_plugin.py")) as handle:
-    assert f'END_LINE = "{grading.END_LINE}"' in handle.read()
+def test_guard_line_constants_match():
+  import swejax.tasks.verdict as verdict
+  from swejax.tasks import grading
+  with open(os.path.join(os.path.dirname(grading.__file__), "guard_plugin.py")) as handle:
+    source = handle.read()
+  for name in ("END_LINE", "START_LINE", "TEST_LINE", "DONE_LINE"):
+    assert f'{name} = "{getattr(verdict, name)}"' in source
 
 
 def test_only_the_log_before_the_guard_end_line_counts():
-  from swejax.tasks.grading import _trusted_log
+  from swejax.tasks.verdict import read_guard
   real = "=== short test summary info ===\nFAILED t.py::test_a - x\n=== 1 failed ===\n"
   late = "=== short test summary info ===\nPASSED t.py::test_a\n=== 1 passed ===\n"
-  log, status = _trusted_log(f"{real}swejax-guard-end n0nce exit=1\n{late}", "n0nce")
-  assert (log, status) == (real, 1)
-  assert _trusted_log(f"{real}swejax-guard-end forged exit=0\n{late}", "n0nce")[1] is None
-  assert _trusted_log(real + late, "n0nce") == (real + late, None)
+  record = ("swejax-guard-end n0nce exit=1\nswejax-guard-test n0nce FAILED t.py::test_a\n"
+            "swejax-guard-done n0nce tests=1 failed=1\n")
+  log, guard, started = read_guard(f"swejax-guard-start n0nce\n{real}{record}{late}", "n0nce")
+  assert log.endswith(real) and started
+  assert (guard.exit_code, dict(guard.statuses), guard.failures) == (1, {"t.py::test_a": "FAILED"}, 1)
+  assert read_guard(f"{real}{record.replace('n0nce', 'forged')}{late}", "n0nce")[1] is None
+  assert read_guard(real + late, "n0nce") == (real + late, None, False)
+  cut = record.rsplit("swejax-guard-done", 1)[0]  # no done line: an incomplete record
+  assert read_guard(f"{real}{cut}", "n0nce")[1] is None
 
 
 def test_no_end_line_is_not_resolved(mini_task, make_patch, backend):
@@ -153,3 +172,12 @@ def test_no_end_line_is_not_resolved(mini_task, make_patch, backend):
   patch = make_patch({"mini/core.py": FIXED_CORE + "import os\nos._exit(0)\n"})
   result = grade(mini_task, patch, backend=backend, strict=False)
   assert (result.resolved, result.reason) == (False, "unverified_log")
+
+
+@pytest.mark.docker
+def test_an_oom_kill_seen_by_the_sandbox_is_an_infra_error(mini_task, make_patch, docker_ready):
+  hog = make_patch({"mini/core.py": FIXED_CORE + "_hog = b'x' * (600 << 20)\n"})
+  result = grade(mini_task, hog, backend="docker", memory="256m")
+  assert result.reason == "infra_error" and result.exit_code == 137, (result.reason,
+                                                                       result.log_tail)
+  assert "out-of-memory kills: " in result.infra_error and "?" not in result.infra_error

@@ -101,7 +101,10 @@ def test_swe_rebench_row_defaults(tmp_path):
   task, errors = row_to_task(rebench)
   assert errors == []
   assert task.image == "swerebench/x:1"
-  assert task.test_cmd == f"pytest --no-header -rA {TEST_FILES}"
+  # The harness's eval script with SWE-rebench's own command, activation and directives.
+  assert task.test_cmd == ("source /opt/miniconda3/bin/activate && conda activate testbed && "
+                           "pytest --no-header -rA tests/test_core.py")
+  assert "pytest --no-header -rA tests/test_core.py\n" in task.eval_script
   assert task.log_parser == "parse_log_pytest"
   assert task.meta == {"llm_score": {"difficulty_score": 2}}
   assert task.version == "3"
@@ -109,10 +112,12 @@ def test_swe_rebench_row_defaults(tmp_path):
 
 def test_missing_image_and_command_use_defaults(tmp_path):
   path = write_jsonl(tmp_path / "t.jsonl", [row(image=..., test_cmd=...)])
-  with pytest.raises(loader.TaskLoadError, match="field image: missing"):
-    loader.load_tasks(path)
+  # A plain row loads: the harness's image name and plain pytest for an unknown repo.
+  task, = loader.load_tasks(path)
+  assert task.image == "swebench/sweb.eval.x86_64.owner_1776_repo-1:latest"
+  assert task.test_cmd.endswith("&& pytest -rA tests/test_core.py")
   task, = loader.load_tasks(path, image="base", test_cmd="pytest")
-  assert (task.image, task.test_cmd) == ("base", f"pytest {TEST_FILES}")
+  assert (task.image, task.test_cmd, task.eval_script) == ("base", f"pytest {TEST_FILES}", "")
 
 
 def test_round_trip(tmp_path):

@@ -3,12 +3,16 @@ import importlib.util
 import os
 import subprocess
 import sys
-import types
 
 import pytest
 
 from swejax.tasks import logparse
 from swejax.tasks.logparse import parse_pytest_log
+
+_spec = importlib.util.spec_from_file_location(
+    "swebench_harness", os.path.join(os.path.dirname(__file__), "swebench_harness.py"))
+swebench_harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(swebench_harness)
 
 SUITE = {
     "test_mix.py": '''
@@ -121,28 +125,9 @@ def logs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def swebench_parser():
-  """The harness' parse_log_pytest, loaded without the harness' heavy imports."""
-  spec = importlib.util.find_spec("swebench")
-  if spec is None or not spec.submodule_search_locations:
-    pytest.skip("swebench is not installed (pip install --no-deps swebench)")
-  root = list(spec.submodule_search_locations)[0]
-  saved = {k: v for k, v in sys.modules.items() if k.startswith("swebench")}
-  try:
-    for name, sub in (("swebench", ""), ("swebench.harness", "harness"),
-                      ("swebench.harness.log_parsers", "harness/log_parsers")):
-      package = types.ModuleType(name)
-      package.__path__ = [os.path.join(root, sub)]
-      sys.modules[name] = package
-    path = os.path.join(root, "harness", "log_parsers", "python.py")
-    module_spec = importlib.util.spec_from_file_location("swebench.harness.log_parsers.python",
-                                                         path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    yield lambda text: module.parse_log_pytest(text, None)
-  finally:
-    for name in [k for k in sys.modules if k.startswith("swebench")]:
-      del sys.modules[name]
-    sys.modules.update(saved)
+  """The harness' parse_log_pytest (swebench is a test-only reference)."""
+  with swebench_harness.loaded() as harness:
+    yield lambda text: harness.registry["parse_log_pytest"](text, None)
 
 
 def test_statuses_of_a_real_log(logs):

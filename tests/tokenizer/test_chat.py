@@ -132,7 +132,7 @@ def test_prompt_of_next_turn_extends_previous_prompt_and_samples(system, turns):
 
 def test_bad_messages_give_clear_errors():
   with pytest.raises(ValueError, match="message 1: .*role must be one of"):
-    render_chat(TOK, [Message("user", "a"), Message("tool", "b")])
+    render_chat(TOK, [Message("user", "a"), Message("robot", "b")])
   with pytest.raises(ValueError, match="exactly one of text or token_ids"):
     render_chat(TOK, [Message("assistant", "a", token_ids=[1])])
   with pytest.raises(ValueError, match="only assistant messages can carry token_ids"):
