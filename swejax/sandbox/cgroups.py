@@ -74,6 +74,18 @@ class Group:
     except OSError:
       return 0
 
+  def oom_kills(self) -> int | None:
+    """Processes the kernel killed for the group's memory limit (None: unreadable)."""
+    try:
+      with open(os.path.join(self.paths["memory"], "memory.oom_control")) as handle:
+        for line in handle:
+          name, _, value = line.partition(" ")
+          if name == "oom_kill":
+            return int(value)
+    except (OSError, KeyError, ValueError):
+      pass
+    return None
+
   def remove(self) -> None:
     self.kill_all()
     for path in self.paths.values():

@@ -216,6 +216,11 @@ class LocalSandbox:
       return "/", "/", parts
     return None
 
+  def oom_kills(self) -> int | None:
+    """Kills for the memory cap so far, seen from the host (None without a cgroup: the
+    `prlimit --as` cap makes allocations fail instead of killing)."""
+    return self._group.oom_kills() if self._group is not None else None
+
   def read_file(self, path: str, max_bytes: int = 256 << 20) -> bytes:
     with self._lock:
       self._check_usable()

@@ -134,7 +134,8 @@ def _guard_source() -> bytes:
 
 
 # After the test command: its run time and the memory cgroup's OOM kills ("?" if
-# unreadable) on a line of our own; the exit status stays the test command's.
+# unreadable) on a line of our own; the exit status stays the test command's. An exit 137
+# is an infrastructure error only when a kill for the memory cap was counted.
 _AFTER = """status=$?
 kills=$({{ cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; }} \\
   2>/dev/null | awk '$1 == "oom_kill" {{n += $2}} END {{print (NR ? n + 0 : "?")}}')
@@ -283,10 +284,11 @@ class _Grader:
                          and seconds >= self.timeout - 1):
       return self.result(False, "infra_error", infra_error=f"timeout: the test command ran "
                          f"over {self.timeout:.0f}s", **common)
-    if run.exit_code == 137 and oom_kills != 0:
+    if oom_kills is None and hasattr(self.sb, "oom_kills"):
+      oom_kills = self.sb.oom_kills()  # a sandbox whose cgroup is read from the host
+    if run.exit_code == 137 and oom_kills:
       return self.result(False, "infra_error", infra_error="the test command was killed "
-                         f"(exit 137; out-of-memory kills: {oom_kills if oom_kills else '?'})",
-                         **common)
+                         f"(exit 137; out-of-memory kills: {oom_kills})", **common)
     if (run.truncated and verdict.is_pytest(task)
         and "short test summary info" not in output[-GRADE_TAIL_CHARS:]):
       return self.result(False, "infra_error", infra_error="the test log was cut before its "
