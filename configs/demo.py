@@ -26,6 +26,8 @@ no KL); sizes are shrunk to fit a CPU.
 """
 import ml_collections
 
+from swejax import schema
+
 
 VARIANTS = ("default", "smoke", "base", "base_tune")
 
@@ -56,9 +58,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1, context=1,
                                           distributed=False))
   c.learner = ml_collections.ConfigDict(dict(
-      eps_low=0.2, eps_high=0.3, kl_coef=0.0,
-      logprob_chunk=128,  # chunks without an action token are skipped (observations)
-      sft_trajectories_per_step=32))
+      eps_low=0.2, eps_high=0.3, cast_params=True,
+      logprob_chunk=128))  # chunks without an action token are skipped (observations)
   # Rows of 3584 tokens (>= max_context_tokens): a DAPO step's 32 trajectories of ~900
   # tokens fill 8 rows at about 97% (python -m swejax.bench.packing); the base variants
   # trained with rows of 8192.
@@ -66,9 +67,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                           microbatch_rows=1))
 
   c.tasks = ml_collections.ConfigDict(dict(
-      path="",  # empty: synthetic tasks generated into the workdir
+      path="",  # empty: the embedded synthetic tasks (swejax/assets)
       eval_path="",
-      synthetic_n=200 if not smoke else 48, synthetic_seed=0,
+      split_seed=0,  # the seeded order that picks the held-out tasks and the splits
       eval_n=32 if not smoke else 8,
       warm_start_n=96 if not smoke else 16,
       rft_n=48 if not smoke else 8,
@@ -101,20 +102,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # then the demonstrations, which are not graded (SFT data either way).
   c.warm_start = ml_collections.ConfigDict(dict(
       demos_per_task=2, epochs=4 if not smoke else 1, mistake_rate=0.35, grade=False,
-      copy_examples=0, copy_per_step=64, copy_shape="episode",
+      copy_examples=0, copy_per_step=64, copy_shape="episode", trajectories_per_step=32,
       optim=ml_collections.ConfigDict(dict(
-          learning_rate=2e-3, weight_decay=0.1, grad_clip=1.0, schedule="constant",
+          learning_rate=2e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1, grad_clip=1.0,
+          schedule="constant",
           warmup_steps=5, total_steps=0))))
   c.rft = ml_collections.ConfigDict(dict(
       samples_per_task=4 if not smoke else 2, epochs=2 if not smoke else 1,
       trajectories_per_step=16,
       optim=ml_collections.ConfigDict(dict(
-          learning_rate=5e-4, weight_decay=0.1, grad_clip=1.0, schedule="constant",
+          learning_rate=5e-4, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1, grad_clip=1.0,
+          schedule="constant",
           warmup_steps=2, total_steps=0))))
   # DAPO (PAPER.md stage 1 shape: eps 0.2 / 0.3, group advantages, no KL).
-  c.optim = ml_collections.ConfigDict(dict(
-      learning_rate=3e-4, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1, grad_clip=1.0,
-      schedule="constant", warmup_steps=0, total_steps=0))
   # 8 iterations: DAPO first costs a few points on held-out tasks, then climbs past RFT
   # (about 4 iterations are needed to break even at this scale).
   c.rl = ml_collections.ConfigDict(dict(
@@ -122,12 +122,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # ~100 trajectories with a nonzero advantage per iteration: 3-4 optimizer steps
       # (the paper's 2 to 8 per iteration)
       group_size=8 if not smoke else 4, trajectories_per_step=32 if not smoke else 8,
-      advantage_eps=1e-6, pool_filter=False, eval_every=0))
+      advantage_eps=1e-6, eval_every=0,
+      # stage 2's filter over the solve history (none given: this run's own so far)
+      pool_filter=ml_collections.ConfigDict(dict(enabled=False, history="")),
+      optim=ml_collections.ConfigDict(dict(
+          learning_rate=3e-4, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1, grad_clip=1.0,
+          schedule="constant", warmup_steps=0, total_steps=0))))
   # Pass@1 is the mean of `runs` runs over the held-out tasks, with its standard error.
   # 6 runs after RFT and DAPO (their difference is the demo's question: 2 s.e. of about 7.5
   # points), 5 for the base model (far below both; Pass@5 needs 5).
   c.eval = ml_collections.ConfigDict(dict(
-      runs=6 if not smoke else 2, k=5 if not smoke else 2,
+      runs=6 if not smoke else 2, k=5 if not smoke else 2, temperature=1.0,
       runs_by_name=ml_collections.ConfigDict({"base": 5 if not smoke else 2})))
   c.checkpoint = ml_collections.ConfigDict(dict(keep=3))
   if variant in ("base", "base_tune"):
@@ -140,4 +145,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.init = "workdirs/demo_base/hf"
     c.warm_start.update(demos_per_task=4, epochs=2, copy_examples=19_200, copy_per_step=64,
                         copy_shape="episode")
-  return c
+  return schema.only_read(c)  # the sections of the variant's own stages

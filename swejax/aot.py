@@ -22,6 +22,7 @@ os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 import jax  # noqa: E402  pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # noqa: E402
 
+from swejax import schema  # noqa: E402
 from swejax.learner import build, mesh as mesh_lib, state as state_lib  # noqa: E402
 from swejax.learner.train_step import (INT_FIELDS, StepConfig, batch_sharding,  # noqa: E402
                                        make_train_step)
@@ -57,20 +58,36 @@ def abstract_batch(cfg: StepConfig, mesh, microbatches: int, rows: int,
           for f in cfg.fields()}
 
 
+# The trajectories of one optimizer step, by training stage.
+STEP_TRAJECTORIES = {"warm_start": lambda c: c.warm_start.trajectories_per_step,
+                     "rft": lambda c: c.rft.trajectories_per_step,
+                     "dapo": lambda c: c.rl.trajectories_per_step}
+
+
+def training_stage(config) -> str:
+  """The config's first training stage: the step that is compiled."""
+  for stage in schema.stage_list(config):
+    if stage.split(":")[0] in schema.TRAINING_STAGES:
+      return stage.split(":")[0]
+  raise ValueError(f"config stages={config.stages!r}: no training stage to compile")
+
+
 def compile_report(config: Any, topology: str, *, hbm_fraction: float = 0.9) -> dict[str, Any]:
   """Compile the configured train step for `topology` and report its memory per device."""
   topo = get_topology(topology)
   devices = topo.devices
   mesh = mesh_lib.make_mesh(config.mesh, devices=devices)
-  cfg = build.step_config(config)
-  tx = state_lib.make_tx(cfg.model, config.optim)
-  rows = int(config.learner.microbatch_rows)
-  rows_per_step = int(config.data.rows_per_step)
-  if rows_per_step % rows:
-    raise ValueError(f"config: data.rows_per_step={rows_per_step} is not a multiple of "
-                     f"learner.microbatch_rows={rows}")
+  stage = training_stage(config)
+  cfg = build.step_config(config, build.stage_loss(stage))
+  optim = build.stage_optim(config, stage)
+  if not optim["total_steps"]:  # RFT's is the kept data's; any value compiles the same
+    optim["total_steps"] = optim["warmup_steps"] + 1
+  tx = state_lib.make_tx(cfg.model, optim)
+  rows = int(config.data.microbatch_rows)
+  # A trajectory never spans rows: a step of N trajectories packs into at most N rows.
+  rows_per_step = -(-int(STEP_TRAJECTORIES[stage](config)) // rows) * rows
   seq_len = int(config.data.seq_len)
-  step = make_train_step(cfg, tx, mesh, schedule=make_schedule(config.optim))
+  step = make_train_step(cfg, tx, mesh, schedule=make_schedule(optim))
   state = state_lib.abstract_state(cfg.model, tx, mesh)
   batch = abstract_batch(cfg, mesh, rows_per_step // rows, rows, seq_len)
   hbm = HBM_BYTES[topology.split(":")[0]]

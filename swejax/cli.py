@@ -4,8 +4,9 @@
     swejax eval  --config=... --workdir=DIR
     swejax tasks {synth,validate,...} ...
     swejax sandbox {setup,reap,...} ...
-    swejax convert SRC DST [--dtype=bfloat16]   # a Hugging Face checkpoint, rewritten
+    swejax convert SRC DST [--dtype=bfloat16]   # WORKDIR/checkpoints/N or an HF dir, to HF
     swejax tokenize --tokenizer=DIR --messages=FILE   # a conversation's token ids
+    swejax report WORKDIR [RUN_B] [--out DIR]   # the static HTML report of a run
 
 `swejax --config=...` with no subcommand means `swejax train`.
 """
@@ -17,11 +18,12 @@ import sys
 # subcommand -> module with `main(argv: list[str]) -> int`
 _COMMANDS = {
     "train": "swejax.rl.main",
-    "eval": "swejax.rl.evaluate",
+    "eval": "swejax.eval.cli",
     "tasks": "swejax.tasks.cli",
     "sandbox": "swejax.sandbox.cli",
-    "convert": "swejax.model.convert",
+    "convert": "swejax.checkpoint.export",
     "tokenize": "swejax.tokenizer.cli",
+    "report": "swejax.report.cli",
 }
 
 

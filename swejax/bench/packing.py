@@ -4,7 +4,7 @@
 
 Reads every finished episode under WORKDIR/trajectories/ (the demo's, by default) and
 packs them as the learner does: each file's trajectories (one stage iteration) in
-minibatches of the run's rl.trajectories_per_step (swejax.rl.learn.minibatches, with its
+minibatches of the run's rl.trajectories_per_step (swejax.data.batching.minibatches, with its
 row-saving swaps), each into rows of its data.seq_len tokens (swejax.data.packing.pack_bins;
 both settings read from WORKDIR/config.json unless given). The last stdout line is JSON with
 `packing_efficiency` (non-padding fraction of the packed rows), the same for plain
@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from swejax.data.packing import Sequence_, pack_bins
-from swejax.rl.learn import minibatches
+from swejax.data.batching import minibatches
 from swejax.rl.episode import read_episodes
 
 

@@ -1,7 +1,8 @@
-"""From an experiment ConfigDict to the learner's frozen configs.
+"""From an experiment ConfigDict to the learner's frozen configs: the one place where
+the config's `model` and `learner` sections become a ModelConfig and a StepConfig.
 
-Sections read: model (preset, overrides, rules), learner (loss, eps_low, eps_high, kl_coef,
-tis_cap, microbatch_rows, logprob_chunk, cast_params).
+Keys read (swejax.schema lists them): model (preset, overrides, rules); learner
+(logprob_chunk, cast_params; eps_low and eps_high for the DAPO loss).
 """
 from __future__ import annotations
 
@@ -9,11 +10,6 @@ from typing import Any, Mapping
 
 from swejax import model as model_lib
 from swejax.learner.train_step import StepConfig
-
-_LEARNER_FIELDS = ("loss", "eps_low", "eps_high", "kl_coef", "tis_cap", "logprob_chunk",
-                   "cast_params")
-_LEARNER_LOOP_FIELDS = ("microbatch_rows",)
-
 
 def _plain(x: Any) -> Any:
   return x.to_dict() if hasattr(x, "to_dict") else x
@@ -42,11 +38,21 @@ def model_config(section: Mapping[str, Any]) -> model_lib.ModelConfig:
   return model_lib.get_config(section["preset"], **overrides)
 
 
-def step_config(config: Mapping[str, Any]) -> StepConfig:
-  """The static train-step settings from the `model` and `learner` sections."""
-  learner = dict(_plain(config["learner"]))
-  unknown = sorted(set(learner) - set(_LEARNER_FIELDS) - set(_LEARNER_LOOP_FIELDS))
-  if unknown:
-    raise ValueError(f"config: learner has unknown field(s) {unknown}")
-  kwargs = {k: learner[k] for k in _LEARNER_FIELDS if k in learner}
-  return StepConfig(model=model_config(config["model"]), **kwargs)
+def step_config(config, loss: str) -> StepConfig:
+  """The static train-step settings of a stage whose loss is `loss` ("sft" or "dapo")."""
+  l = config.learner
+  clip = dict(eps_low=l.eps_low, eps_high=l.eps_high) if loss == "dapo" else {}
+  return StepConfig(model=model_config(config.model), loss=loss,
+                    logprob_chunk=l.logprob_chunk, cast_params=l.cast_params, **clip)
+
+
+def stage_loss(stage: str) -> str:
+  """The loss of a training stage (its kind: warm_start, rft, dapo)."""
+  return "dapo" if stage.split(":")[0] == "dapo" else "sft"
+
+
+def stage_optim(config, stage: str) -> dict[str, Any]:
+  """The optimizer section of a training stage: warm_start.optim, rft.optim, rl.optim."""
+  kind = stage.split(":")[0]
+  section = {"warm_start": "warm_start", "rft": "rft", "dapo": "rl"}[kind]
+  return config[section].optim.to_dict()

@@ -113,11 +113,12 @@ def sft_loss(logprobs: jax.Array, loss_mask: jax.Array, *,
 
 def dapo_loss(logprobs: jax.Array, old_logprobs: jax.Array, advantages: jax.Array,
               loss_mask: jax.Array, *, eps_low: float, eps_high: float,
-              num_tokens: jax.Array | float | None = None,
-              ref_logprobs: jax.Array | None = None, kl_coef: float = 0.0,
-              proximal_logprobs: jax.Array | None = None,
-              tis_cap: float | None = None) -> tuple[jax.Array, Metrics]:
+              num_tokens: jax.Array | float | None = None) -> tuple[jax.Array, Metrics]:
   """The DAPO clipped objective, token-level, summed and divided by the token count.
+
+  As in the paper: no KL term, no reference model, and the ratio is taken against the
+  sampler's log-probabilities (the loop is synchronous: the sampler serves the learner's
+  weights; their gap before an update is measured as logprob_diff_*, not corrected).
 
   Args:
     logprobs: the learner's log-probabilities of the taken tokens, [B, T].
@@ -127,11 +128,6 @@ def dapo_loss(logprobs: jax.Array, old_logprobs: jax.Array, advantages: jax.Arra
     eps_low, eps_high: the ratio is clipped to [1 - eps_low, 1 + eps_high].
     num_tokens: the normaliser; the loss-token count of the whole optimizer step when the
       inputs are one microbatch of it. Defaults to the count in `loss_mask`.
-    ref_logprobs, kl_coef: optional KL-to-reference penalty (k3 estimator), off at 0.
-    proximal_logprobs, tis_cap: optional truncated importance sampling for sampler/learner
-      mismatch: the ratio is taken against the learner's own log-probabilities before the
-      update (`proximal_logprobs`) and each token is weighted by
-      min(pi_proximal / pi_sampler, tis_cap). Off when `tis_cap` is None.
 
   Returns:
     (loss, metrics). Metric means are over `num_tokens`, so they add up across microbatches.
@@ -141,34 +137,16 @@ def dapo_loss(logprobs: jax.Array, old_logprobs: jax.Array, advantages: jax.Arra
   denom = _denominator(mask, num_tokens)
   adv = advantages.astype(jnp.float32)
 
-  if tis_cap is not None:
-    if proximal_logprobs is None:
-      raise ValueError("dapo_loss: tis_cap needs proximal_logprobs (the learner's log-probs "
-                       "before the update)")
-    base = jax.lax.stop_gradient(proximal_logprobs)
-    tis_w = jnp.minimum(jnp.exp(jnp.where(on, base - old_logprobs, 0.0)), tis_cap)
-  else:
-    base, tis_w = old_logprobs, jnp.ones_like(mask)
-
   # Masked tokens get a ratio of exactly 1 so that exp() cannot overflow into NaNs there.
-  log_ratio = jnp.where(on, logprobs - base, 0.0)
+  log_ratio = jnp.where(on, logprobs - old_logprobs, 0.0)
   ratio = jnp.exp(log_ratio)
   clipped = jnp.clip(ratio, 1.0 - eps_low, 1.0 + eps_high)
-  per_token = -jnp.minimum(ratio * adv, clipped * adv) * tis_w
-
-  metrics: Metrics = {}
-  if kl_coef:
-    if ref_logprobs is None:
-      raise ValueError("dapo_loss: kl_coef > 0 needs ref_logprobs")
-    d = jnp.where(on, ref_logprobs - logprobs, 0.0)
-    kl_ref = jnp.exp(d) - d - 1.0
-    per_token = per_token + kl_coef * kl_ref
-    metrics["kl_ref"] = jnp.sum(kl_ref * mask) / denom
+  per_token = -jnp.minimum(ratio * adv, clipped * adv)
 
   loss = jnp.sum(per_token * mask) / denom
   sg_ratio, sg_lr = jax.lax.stop_gradient(ratio), jax.lax.stop_gradient(log_ratio)
   diff = jax.lax.stop_gradient(jnp.abs(logprobs - old_logprobs)) * mask
-  metrics.update({
+  metrics: Metrics = {
       "loss": loss,
       # Tokens whose clipped branch is active (their gradient is zero).
       "clip_low_frac": jnp.sum(mask * ((adv < 0) & (sg_ratio < 1.0 - eps_low))) / denom,
@@ -182,9 +160,7 @@ def dapo_loss(logprobs: jax.Array, old_logprobs: jax.Array, advantages: jax.Arra
       "logprob_diff_mean": jnp.sum(diff) / denom,
       "logprob_diff_max": jnp.max(diff),
       "num_tokens": jnp.sum(mask),
-  })
-  if tis_cap is not None:
-    metrics["tis_weight_mean"] = jnp.sum(tis_w * mask) / denom
+  }
   return loss, metrics
 
 

@@ -1,8 +1,7 @@
 """The pure train step, with microbatch accumulation, and the one place it is jitted.
 
 A batch is a dict of [M, b, T] arrays (M microbatches of b packed rows): tokens, positions,
-segment_ids, loss_mask, and for DAPO old_logprobs and advantages (plus ref_logprobs when
-kl_coef > 0 and proximal_logprobs when tis_cap is set).
+segment_ids, loss_mask, and for DAPO old_logprobs and advantages.
 """
 from __future__ import annotations
 
@@ -33,8 +32,6 @@ class StepConfig:
   loss: str = "dapo"  # "dapo" | "sft"
   eps_low: float = 0.2
   eps_high: float = 0.3
-  kl_coef: float = 0.0
-  tis_cap: float | None = None
   logprob_chunk: int = 1024
   # Cast the (master) parameters to the compute dtype once per step, before the layers
   # gather them: with float32 params and bfloat16 compute, gathers and gradients are bf16.
@@ -49,10 +46,6 @@ class StepConfig:
     out = list(_BASE_FIELDS)
     if self.loss == "dapo":
       out += ["old_logprobs", "advantages"]
-      if self.kl_coef:
-        out.append("ref_logprobs")
-      if self.tis_cap is not None:
-        out.append("proximal_logprobs")
     return tuple(out)
 
 
@@ -78,9 +71,7 @@ def _microbatch_loss(params, mb, num_tokens, cfg: StepConfig):
   if cfg.loss == "sft":
     return losses.sft_loss(lp, mask, num_tokens=num_tokens)
   return losses.dapo_loss(lp, mb["old_logprobs"], mb["advantages"], mask,
-                          eps_low=cfg.eps_low, eps_high=cfg.eps_high, num_tokens=num_tokens,
-                          ref_logprobs=mb.get("ref_logprobs"), kl_coef=cfg.kl_coef,
-                          proximal_logprobs=mb.get("proximal_logprobs"), tis_cap=cfg.tis_cap)
+                          eps_low=cfg.eps_low, eps_high=cfg.eps_high, num_tokens=num_tokens)
 
 
 def _constrain_like_params(tree, cfg: model_lib.ModelConfig):
@@ -175,7 +166,7 @@ def make_train_step(cfg: StepConfig, tx: optax.GradientTransformation, mesh: Mes
 
 def logprobs_step(params, batch: Mapping[str, jax.Array], *, cfg: StepConfig) -> jax.Array:
   """The learner's log-probabilities of a [M, b, T] batch (no gradient), microbatch by
-  microbatch: for proximal/reference log-probs and the sampler-mismatch check."""
+  microbatch: for the sampler-mismatch check."""
   def one(mb):
     return losses.token_logprobs(params, cfg.model, mb["tokens"], mb["positions"],
                                  mb["segment_ids"], chunk=cfg.logprob_chunk)

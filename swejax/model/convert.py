@@ -1,4 +1,4 @@
-"""`swejax convert SRC DST [--dtype=bfloat16]`: a Hugging Face Qwen2 directory, rewritten.
+"""A Hugging Face Qwen2 directory, rewritten (`swejax convert`, swejax.checkpoint.export).
 
 Loads SRC with swejax (checking every tensor's shape against its config.json) and writes
 DST with `save_hf` in `--dtype`, tokenizer files included. This is how a run's
@@ -7,7 +7,6 @@ bfloat16 halves its size.
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 from swejax.config import UsageError
@@ -26,14 +25,3 @@ def convert(src: str, dst: str, dtype: str = "bfloat16") -> None:
     raise UsageError("swejax convert: SRC and DST are the same directory")
   cfg, params = hf.load_hf(src, "float32")
   hf.save_hf(params, cfg, dst, dtype=dtype, tokenizer_dir=src)
-
-
-def main(argv: list[str]) -> int:
-  p = argparse.ArgumentParser(prog="swejax convert", description=__doc__.split("\n\n")[0])
-  p.add_argument("src", help="a Hugging Face Qwen2 checkpoint directory")
-  p.add_argument("dst", help="where to write the converted checkpoint")
-  p.add_argument("--dtype", default="bfloat16", help=f"one of {', '.join(DTYPES)}")
-  args = p.parse_args(argv)
-  convert(args.src, args.dst, args.dtype)
-  print(f"wrote {args.dst} ({args.dtype})")
-  return 0

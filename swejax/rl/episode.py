@@ -32,6 +32,7 @@ class Episode:
   stage: str = ""
   iteration: int = 0
   grade: dict[str, Any] = dataclasses.field(default_factory=dict)
+  view: dict[str, Any] = dataclasses.field(default_factory=dict)  # swejax.report.record
 
   def __post_init__(self):
     if self.termination not in TERMINATIONS:

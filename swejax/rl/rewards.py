@@ -1,9 +1,12 @@
 """Rewards and group advantages (pure)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
+
+from swejax.rl.episode import Episode
 
 
 def length_penalty(turns: int, *, threshold: int, max_turns: int) -> float:
@@ -20,3 +23,22 @@ def group_advantages(rewards: Sequence[float], eps: float = 1e-6, ddof: int = 1)
   if r.size < 2 or np.all(r == r[0]):
     return np.zeros_like(r)
   return (r - r.mean()) / (r.std(ddof=ddof) + eps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+  """A trajectory kept for the DAPO update, with its group advantage."""
+  episode: Episode
+  advantage: float
+
+
+def dapo_samples(groups: dict[str, list[Episode]], eps: float) -> tuple[list[Sample], int]:
+  """Group advantages; samples with A == 0 dropped. Returns (kept, dropped count)."""
+  kept, dropped = [], 0
+  for _, group in sorted(groups.items()):
+    for e, a in zip(group, group_advantages([e.reward for e in group], eps=eps)):
+      if a == 0.0:
+        dropped += 1
+      else:
+        kept.append(Sample(e, float(a)))
+  return kept, dropped

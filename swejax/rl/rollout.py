@@ -10,46 +10,51 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import hashlib
 import threading
 import time
+import zlib
 from typing import Any, Callable, Protocol, Sequence
 
-import docker
-
 from swejax.agent.env import AgentEnv
+from swejax.report import record
 from swejax.rl.episode import Episode, EpisodeLog
 from swejax.rl.rewards import length_penalty
 from swejax.sampling.base import Request, Result, SamplerError, SamplingParams
 from swejax.sandbox.base import SandboxError
+from swejax.tasks.env import Graded, InfraError, TaskEnv
 from swejax.tokenizer import ChatBuilder, Tokenizer
 
 
 _FRAMING = 8  # <|im_start|>user\n ... <|im_end|>\n<|im_start|>assistant\n
 
 
-class InfraError(RuntimeError):
-  """An episode failed for reasons that are not the agent's (after its retries)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class RolloutConfig:
-  max_turns: int = 40
-  max_context_tokens: int = 65_536
-  max_turn_tokens: int = 2048  # new tokens per action
-  min_turn_tokens: int = 16  # below this much room the episode ends ("context")
-  window: int = 100
-  max_output_chars: int = 10_000
-  command_timeout: float = 120.0
-  episode_timeout_s: float = 3600.0  # wall clock per episode; ends it with "timeout"
-  length_threshold: int = 10  # L_thr of the step penalty
-  infra_retries: int = 2
-  concurrency: int = 8
-  grade_timeout: float = 600.0
+  """How an episode runs: the config's `agent` section, and what the stage sets."""
+  max_turns: int  # T_max
+  max_context_tokens: int
+  max_turn_tokens: int  # new tokens per action
+  min_turn_tokens: int  # below this much room the episode ends ("context")
+  window: int
+  max_output_chars: int
+  command_timeout: float
+  episode_timeout_s: float  # wall clock per episode; ends it with "timeout"
+  length_threshold: int  # L_thr of the step penalty
+  infra_retries: int
+  concurrency: int
+  grade_timeout: float
+  system_prompt: str  # "full" or "brief" (swejax.agent.prompts.SYSTEM_PROMPTS)
+  # Set by the stage, not the config:
   format_errors_trainable: bool = True  # RFT masks the turns that produced a format error
-  system_prompt: str = "full"  # or "brief" (swejax.agent.prompts.SYSTEM_PROMPTS)
   grade: bool = True  # False: no tests run (warm-start demonstrations are SFT data either way)
   grade_cache: bool = True  # a (task, patch) pair already graded in this run is not rerun
+
+  @classmethod
+  def from_config(cls, agent, **stage) -> "RolloutConfig":
+    """Every field of `agent` (the schema lists them), and the stage's own settings."""
+    stage_fields = ("format_errors_trainable", "grade", "grade_cache")
+    fields = [f.name for f in dataclasses.fields(cls) if f.name not in stage_fields]
+    return cls(**{**{k: agent[k] for k in fields}, **stage})
 
 
 class Policy(Protocol):
@@ -72,116 +77,12 @@ class SamplerPolicy:
 
 def episode_seed(base: int, stage: str, iteration: int, task_id: str, group: int, turn: int) -> int:
   """A seed that depends only on where the action is, so a resumed run samples the same."""
-  import zlib  # pylint: disable=import-outside-toplevel
   key = f"{base}/{stage}/{iteration}/{task_id}/{group}/{turn}".encode()
   return zlib.crc32(key) & 0x7FFFFFFF
 
 
-@dataclasses.dataclass(frozen=True)
-class Graded:
-  """What an episode keeps of its grading."""
-  resolved: bool
-  reason: str
-  exit_code: int | None = None
-  cached: bool = False  # the verdict of an identical patch graded earlier in the run
-
-
-class _GradeCache:
-  """One grading per (task, patch) in a run; concurrent duplicates wait for the first.
-
-  The tests of a validated task are deterministic for a given tree, and the G episodes of
-  a group often submit the same patch (the gold one or none at all). Infrastructure
-  failures are never cached: the next episode with that patch grades again.
-  """
-
-  def __init__(self):
-    self._lock = threading.Lock()
-    self._entries: dict[tuple[str, str, str], cf.Future] = {}
-
-  def get(self, key, compute: Callable[[], Graded]) -> Graded:
-    with self._lock:
-      future = self._entries.get(key)
-      owner = future is None
-      if owner:
-        future = self._entries[key] = cf.Future()
-    if not owner:
-      return dataclasses.replace(future.result(), cached=True)
-    try:
-      graded = compute()
-    except BaseException as e:
-      with self._lock:
-        del self._entries[key]
-      future.set_exception(e)
-      raise
-    future.set_result(graded)
-    return graded
-
-
-class Sandboxes:
-  """Opens the sandboxes of a run: through one DockerPool (per-host caps over one or more
-  DOCKER_HOST-style URLs) when the backend is Docker, else the local backend."""
-
-  def __init__(self, backend: str = "auto", hosts: Sequence[str] = (), per_host: int = 32,
-               limits: tuple[tuple[str, Any], ...] = ()):
-    from swejax.sandbox import DockerPool, resolve_backend  # pylint: disable=import-outside-toplevel
-    self.limits = dict(limits)
-    self.pool = None
-    if hosts:
-      self.pool = DockerPool(list(hosts), per_host=per_host)
-    elif resolve_backend(backend) == "docker":
-      self.pool = DockerPool(None, per_host=per_host)
-    self.backend = "docker" if self.pool is not None else "local"
-    self._cache = _GradeCache()
-
-  def open(self, task, **options):
-    from swejax.sandbox import BASE_IMAGE, open_sandbox  # pylint: disable=import-outside-toplevel
-    return open_sandbox(self.backend, task.image or BASE_IMAGE, workdir=task.workdir,
-                        pool=self.pool, seed_workspace=not task.repo_snapshot,
-                        **{**self.limits, **options})
-
-  def open_prepared(self, task):
-    """A sandbox with the task's repository at base_commit."""
-    from swejax.tasks.repo import prepare_repo  # pylint: disable=import-outside-toplevel
-    sb = self.open(task)
-    try:
-      prepare_repo(sb, task)
-    except BaseException:
-      sb.close()
-      raise
-    return sb
-
-  def grade(self, task, patch: str, timeout: float):
-    """The task's tests on `patch` in a fresh sandbox (a swejax.tasks.GradeResult)."""
-    from swejax.tasks import grade  # pylint: disable=import-outside-toplevel
-    from swejax.tasks.grading import GRADE_TAIL_CHARS  # pylint: disable=import-outside-toplevel
-    try:  # a long test summary must not be cut: the grader reads its end
-      sandbox = self.open(task, tail_chars=GRADE_TAIL_CHARS)
-    except SandboxError as e:
-      raise InfraError(f"{task.instance_id}: opening the grading sandbox: {e}") from e
-    return grade(task, patch, timeout=timeout, sandbox=sandbox)
-
-  def verdict(self, task, patch: str, timeout: float, *, cache: bool = True) -> Graded:
-    """grade() as an episode needs it. An empty patch is unresolved without a run (a
-    validated task's FAIL_TO_PASS tests fail on the base commit); with `cache`, a patch
-    graded before for the same task is not graded again. Raises InfraError."""
-    if not patch.strip():
-      return Graded(resolved=False, reason="empty_patch")
-
-    def compute() -> Graded:
-      result = self.grade(task, patch, timeout)
-      if result.infra_error:
-        raise InfraError(f"{task.instance_id}: grading failed: {result.infra_error}")
-      return Graded(resolved=bool(result.resolved), reason=result.reason,
-                    exit_code=getattr(result, "exit_code", None))
-
-    if not cache:
-      return compute()
-    key = (task.instance_id, task.base_commit, hashlib.sha256(patch.encode()).hexdigest())
-    return self._cache.get(key, compute)
-
-
 def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutConfig,
-                sandboxes: Sandboxes, *, seed: int, stage: str = "", iteration: int = 0,
+                task_env: TaskEnv, *, seed: int, stage: str = "", iteration: int = 0,
                 problem_statement: Callable[[Any], str] | None = None) -> Episode:
   """One episode, graded (unless cfg.grade is False). Raises InfraError when the infrastructure (not the agent) failed."""
   start = time.monotonic()
@@ -189,7 +90,7 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
   statement = problem_statement(task) if problem_statement else task.problem_statement
   version = None
   try:
-    with sandboxes.open_prepared(task) as sb:
+    with task_env.open_prepared(task) as sb:
       env = AgentEnv(sb, statement, max_turns=cfg.max_turns, window=cfg.window,
                      max_output_chars=cfg.max_output_chars, command_timeout=cfg.command_timeout,
                      system_prompt=cfg.system_prompt)
@@ -197,6 +98,7 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
       chat = ChatBuilder(tok)
       chat.system(env.system_prompt())
       chat.user(first)
+      views = []  # what a person reads of each turn (swejax.report.record)
       while not env.done:
         if time.monotonic() - start > cfg.episode_timeout_s:
           env.terminate("timeout")
@@ -206,6 +108,7 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
         if room < cfg.min_turn_tokens:
           env.terminate("context")
           break
+        t_turn = time.monotonic()
         result = policy.act(prompt, session=session, max_new_tokens=min(cfg.max_turn_tokens, room),
                             seed=episode_seed(seed, stage, iteration, task.instance_id, group,
                                               env.turns))
@@ -215,7 +118,12 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
         version = result.version
         ids = list(result.tokens)
         text = tok.decode([t for t in ids if t != tok.im_end_id])
+        t_sampled = time.monotonic()
         step = env.step(text)
+        views.append(record.turn_view(text, ids, result.logprobs, step,
+                                      observation_tokens=len(tok.encode(step.observation)),
+                                      sample_seconds=t_sampled - t_turn,
+                                      env_seconds=time.monotonic() - t_sampled))
         trainable = cfg.format_errors_trainable or not step.format_error
         chat.assistant_sampled(ids, trainable=trainable, logprobs=list(result.logprobs))
         if step.done:
@@ -229,13 +137,13 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
       patch = env.patch()
       turns, termination, format_errors = env.turns, env.termination, env.format_errors
       rendered = chat.rendered()
-  except (SandboxError, SamplerError, cf.TimeoutError, OSError, docker.errors.DockerException) as e:
+  except (SandboxError, SamplerError, cf.TimeoutError, OSError) as e:
     raise InfraError(f"{session}: {type(e).__name__}: {e}") from e
   t_grade = time.monotonic()
   graded = Graded(resolved=False, reason="not_graded")
   if cfg.grade:
     try:
-      graded = sandboxes.verdict(task, patch, cfg.grade_timeout, cache=cfg.grade_cache)
+      graded = task_env.verdict(task, patch, cfg.grade_timeout, cache=cfg.grade_cache)
     except InfraError as e:
       raise InfraError(f"{session}: {e}") from e
   resolved = graded.resolved
@@ -252,7 +160,8 @@ def run_episode(task, group: int, policy: Policy, tok: Tokenizer, cfg: RolloutCo
       version=int(version or 0), format_errors=format_errors,
       seconds=time.monotonic() - start, stage=stage, iteration=iteration,
       grade={"exit_code": graded.exit_code, "seconds": t_grade, "graded": cfg.grade,
-             "reason": graded.reason, "cached": graded.cached})
+             "reason": graded.reason, "cached": graded.cached, **graded.details},
+      view=record.episode_view(first, views))
 
 
 @dataclasses.dataclass
@@ -265,7 +174,7 @@ class RolloutOutcome:
 
 
 def run_groups(tasks: Sequence[Any], group_size: int, policy: Policy, tok: Tokenizer,
-               cfg: RolloutConfig, sandboxes: Sandboxes, *, seed: int, stage: str, iteration: int,
+               cfg: RolloutConfig, task_env: TaskEnv, *, seed: int, stage: str, iteration: int,
                log: EpisodeLog, finished: Sequence[Episode] = (),
                progress=None, problem_statement=None) -> RolloutOutcome:
   """Runs every (task, group index) not already `finished`; each episode is logged at once."""
@@ -288,7 +197,7 @@ def run_groups(tasks: Sequence[Any], group_size: int, policy: Policy, tok: Token
       with lock:
         running[key] = time.monotonic()
       try:
-        return run_episode(task, g, policy, tok, cfg, sandboxes, seed=seed, stage=stage,
+        return run_episode(task, g, policy, tok, cfg, task_env, seed=seed, stage=stage,
                            iteration=iteration, problem_statement=problem_statement)
       except InfraError as e:
         last = e

@@ -18,6 +18,7 @@ is the path when no session can run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import posixpath
 import re
 import shlex
@@ -72,6 +73,17 @@ cat >"$t" && chmod {mode} "$t" && mv -fT -- "$t" {target} || {{ rm -f -- "$t"; e
 """
 
 
+def _sandbox_errors(method):
+  """Docker client errors as SandboxError: the sandbox layer's one failure type."""
+  @functools.wraps(method)
+  def wrapped(self, *args, **kwargs):
+    try:
+      return method(self, *args, **kwargs)
+    except docker.errors.DockerException as err:
+      raise SandboxError(f"{self.name}: {type(err).__name__}: {err}") from err
+  return wrapped
+
+
 def tmpfs_volume(target: str, size: int, mode: str) -> Mount:
   """An anonymous volume backed by a size-capped tmpfs: bounded, and docker cp works."""
   return Mount(target=target, source=None, type="volume", driver_config=DriverConfig(
@@ -100,6 +112,7 @@ class DockerSandbox:
     self.interventions = {"host_kills": 0, "limit_raises": 0, "container_kills": 0}
 
   # -- commands ---------------------------------------------------------------------
+  @_sandbox_errors
   def run(self, cmd: str, timeout: float = 60.0) -> RunResult:
     """Runs `cmd` with bash in the workspace; nothing it started survives the call."""
     if not isinstance(cmd, str):
@@ -284,6 +297,7 @@ class DockerSandbox:
       raise SandboxError(f"sandbox {self.name} was killed: {self._dead}")
 
   # -- files ------------------------------------------------------------------------
+  @_sandbox_errors
   def read_file(self, path: str, max_bytes: int = 256 << 20) -> bytes:
     """The bytes of a regular file (symlinks followed); FileNotFoundError if missing."""
     target = files.resolve(self.workdir, path)
@@ -321,6 +335,7 @@ class DockerSandbox:
         return files.file_from_tar(files.chunks_as_file(stream), path)
       raise SandboxError(f"{path}: too many levels of symbolic links")
 
+  @_sandbox_errors
   def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
     """Writes a file, creating its parent directories."""
     if isinstance(data, str):
@@ -338,6 +353,7 @@ class DockerSandbox:
     # the engine's archive call, also for every failure (it raises the precise error)
     self.put_archive(parent, files.one_file_tar(name, data, mode))
 
+  @_sandbox_errors
   def put_archive(self, dest: str, data: bytes | IO[bytes]) -> None:
     """Extracts a tar archive at `dest` (created if missing) in the sandbox."""
     dest = files.resolve(self.workdir, dest)
@@ -359,6 +375,7 @@ class DockerSandbox:
             raise PermissionError(f"{dest}: read-only file system in the sandbox") from None
           raise SandboxError(f"sandbox {self.name}: cannot write to {dest}: {err}") from err
 
+  @_sandbox_errors
   def copy_in(self, local_path: str, dest: str = ".") -> None:
     """Copies a host directory's contents (or one file) into `dest` in the sandbox."""
     with files.directory_tar(local_path) as tar:

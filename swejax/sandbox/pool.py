@@ -78,9 +78,12 @@ class DockerHost:
     workdir = files.check_workdir(workdir)
     name = f"swejax-{run_id + '-' if run_id else ''}{uuid.uuid4().hex[:12]}"
     labels = self._owner.labels(run_id)
-    seed_tar = self._workspace_seed(image, workdir, labels) if seed_workspace else None
-    cid = start_container(self.client, image, limits, workdir=workdir, labels=labels, name=name,
-                          env=env, read_only=read_only, seed_tar=seed_tar)
+    try:  # callers see the sandbox layer's error, not the Docker client's
+      seed_tar = self._workspace_seed(image, workdir, labels) if seed_workspace else None
+      cid = start_container(self.client, image, limits, workdir=workdir, labels=labels,
+                            name=name, env=env, read_only=read_only, seed_tar=seed_tar)
+    except docker.errors.DockerException as err:
+      raise SandboxError(f"docker engine ({self.url}): starting {image}: {err}") from err
     return DockerSandbox(self.client, self.connector, cid, name, limits, workdir,
                          on_close=on_close)
 

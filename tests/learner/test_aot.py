@@ -36,7 +36,7 @@ def test_tiny_config_compiles_for_v5p_and_fits(capsys):
 def test_model_too_big_for_topology_does_not_fit():
   c = _config("tiny")
   c.model.preset = "qwen2.5-7b"  # 7.6B params x 16 bytes of state over 4 x 16 GiB: no
-  c.learner.microbatch_rows = 4
+  c.data.microbatch_rows = 4
   report = aot.compile_report(c, "v5e:2x2")
   assert report["fits"] is False
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from swejax.agent import parse_action
-from swejax.rl import demo, learn
+from swejax.data import batching
+from swejax.rl import demo
 from swejax.tasks import load_tasks
 from swejax.tokenizer import default_tokenizer
 
@@ -96,7 +97,7 @@ def test_step_batches_have_a_power_of_two_microbatches(n, expected_m):
   tok = default_tokenizer()
   seqs = demo.copy_corpus(tok, [f"x = {i}" for i in range(10)], ["m.py"], n, seed=0)
   longest = max(len(s.tokens) for s in seqs)
-  batch, eff = learn.packed_step_batch(seqs, longest, 1)  # about one sequence per row
+  batch, eff = batching.packed_step_batch(seqs, longest, 1)  # about one sequence per row
   assert batch["tokens"].shape[0] == expected_m and batch["tokens"].shape[1] == 1
   assert np.sum(batch["segment_ids"] > 0) == sum(len(s.tokens) for s in seqs)
   assert 0 < eff <= 1

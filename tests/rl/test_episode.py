@@ -2,8 +2,8 @@
 import pytest
 
 from swejax.rl.episode import Episode, EpisodeLog, read_episodes
-from swejax.rl.evaluation import per_task_successes, summarize
-from swejax.rl.report import summary_of
+from swejax.eval.summary import per_task_successes, summarize
+from swejax.rl.finish import summary_of
 
 
 def _ep(i, resolved=True):

@@ -5,7 +5,8 @@ import pytest
 
 from swejax.rl import demo
 from swejax.rl.episode import EpisodeLog
-from swejax.rl.rollout import RolloutConfig, Sandboxes, run_groups
+from swejax.rl.rollout import RolloutConfig, run_groups
+from swejax.tasks.env import TaskEnv
 from swejax.rl.scripted_policy import ScriptedPolicy
 from swejax.sampling.base import SamplerError
 from swejax.sandbox.base import SandboxError
@@ -15,11 +16,19 @@ from swejax.tokenizer import default_tokenizer
 pytestmark = [pytest.mark.docker]
 
 
-class FlakySandboxes(Sandboxes):
+def _rollout_config(**changes):
+  return RolloutConfig(**{**dict(
+      max_turns=6, max_context_tokens=4096, max_turn_tokens=2048, min_turn_tokens=16,
+      window=12, max_output_chars=10_000, command_timeout=120.0, episode_timeout_s=3600.0,
+      length_threshold=10, infra_retries=2, concurrency=8, grade_timeout=600.0,
+      system_prompt="full"), **changes})
+
+
+class FlakySandboxes(TaskEnv):
   """The real Docker sandboxes; opening fails always for one task, once for another."""
 
   def __init__(self, always: str, once: str):
-    super().__init__("docker", limits=(("memory", "512m"),))
+    super().__init__("docker", (), 32, {"memory": "512m"})
     self.always, self.once, self.failed_once = always, once, False
 
   def open_prepared(self, task):
@@ -51,8 +60,7 @@ def test_engine_and_sampler_failures(tmp_path, docker_engine):
   policy = FlakyPolicy(tok, {t.instance_id: t for t in tasks}, mistake_rate=0.0, seed=0,
                        plan=demo.demo_plan, fail_session=f"{ids[2]}/1")
   sandboxes = FlakySandboxes(always=ids[0], once=ids[1])
-  cfg = RolloutConfig(max_turns=6, max_context_tokens=4096, window=12, concurrency=3,
-                      infra_retries=2)
+  cfg = _rollout_config(concurrency=3)
   out = run_groups(tasks, 2, policy, tok, cfg, sandboxes, seed=0, stage="dapo", iteration=1,
                    log=EpisodeLog(str(tmp_path / "t.jsonl")),
                    problem_statement=demo.hinted_statement)
@@ -62,7 +70,7 @@ def test_engine_and_sampler_failures(tmp_path, docker_engine):
   assert all(e.resolved for g in out.groups.values() for e in g)  # the failures left no 0
 
 
-class NoGrading(Sandboxes):
+class NoGrading(TaskEnv):
   def grade(self, task, patch, timeout):
     raise AssertionError("grading must not run")
 
@@ -74,9 +82,8 @@ def test_ungraded_demonstrations_with_the_brief_prompt(tmp_path, bubblewrap):
   tok = default_tokenizer()
   policy = ScriptedPolicy(tok, {t.instance_id: t for t in tasks}, mistake_rate=0.0, seed=0,
                           plan=demo.demo_plan)
-  cfg = RolloutConfig(max_turns=6, max_context_tokens=4096, window=12, concurrency=2,
-                      grade=False, system_prompt="brief")
-  out = run_groups(tasks, 1, policy, tok, cfg, NoGrading("local"), seed=0, stage="warm_start",
+  cfg = _rollout_config(concurrency=2, grade=False, system_prompt="brief")
+  out = run_groups(tasks, 1, policy, tok, cfg, NoGrading("local", (), 32, {}), seed=0, stage="warm_start",
                    iteration=0, log=EpisodeLog(str(tmp_path / "t.jsonl")),
                    problem_statement=demo.hinted_statement)
   eps = [e for v in out.groups.values() for e in v]

@@ -6,16 +6,16 @@ import types
 
 import pytest
 
-from swejax.rl.rollout import InfraError, Sandboxes
+from swejax.tasks.env import InfraError, TaskEnv
 
 
 def _task(i="t-1"):
   return types.SimpleNamespace(instance_id=i, base_commit="abc", image="", workdir="/testbed")
 
 
-class CountingSandboxes(Sandboxes):
+class CountingSandboxes(TaskEnv):
   def __init__(self, fail_first: bool = False):
-    super().__init__("local")
+    super().__init__("local", (), 32, {})
     self.calls, self.lock, self.fail_first = [], threading.Lock(), fail_first
 
   def grade(self, task, patch, timeout):

@@ -8,7 +8,8 @@ import pytest
 from swejax import learner
 from swejax import model as model_lib
 from swejax.learner import build
-from swejax.rl import loop
+from swejax.model.pretrained import initial_params
+from swejax.rl import loop, stages
 
 
 def _demo_config(variant="smoke"):
@@ -23,7 +24,7 @@ def test_the_default_demo_starts_from_the_shipped_base_model():
   assert config.model.init == "embedded:demo_base" and config.stages.startswith("eval:base")
   cfg = build.model_config(config.model)
   mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
-  params = loop.initial_params(config.model.init, cfg, mesh)  # the architecture is checked
+  params = initial_params(config.model.init, cfg, mesh)  # the architecture is checked
   # Shipped in bfloat16: every weight is exactly representable in it, and none is zero.
   for leaf in jax.tree.leaves(params):
     x = np.asarray(leaf, np.float32)
@@ -37,9 +38,9 @@ def test_initial_params_are_the_checkpoints(tmp_path):
   params = model_lib.init_params(cfg, jax.random.key(3))
   model_lib.save_hf(params, cfg, str(tmp_path / "hf"))
   mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
-  got = loop.initial_params(str(tmp_path / "hf"), cfg, mesh)
+  got = initial_params(str(tmp_path / "hf"), cfg, mesh)
   jax.tree.map(np.testing.assert_array_equal, got, params)
-  assert loop.initial_params("", cfg, mesh) is None
+  assert initial_params("", cfg, mesh) is None
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
@@ -49,7 +50,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
   model_lib.save_hf(model_lib.init_params(other, jax.random.key(0)), other, str(tmp_path / "hf"))
   mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
   with pytest.raises(ValueError, match=r"model.init=.*num_layers 3 != 2"):
-    loop.initial_params(str(tmp_path / "hf"), cfg, mesh)
+    initial_params(str(tmp_path / "hf"), cfg, mesh)
 
 
 def test_a_missing_checkpoint_fails_before_any_work(tmp_path, run_train):
@@ -60,43 +61,36 @@ def test_a_missing_checkpoint_fails_before_any_work(tmp_path, run_train):
   assert not (tmp_path / "w").exists()
 
 
-def test_a_learner_only_config_is_refused_by_name(tmp_path, run_train):
-  out = run_train(["--config=configs/dapo_qwen2_5_72b.py:tiny", f"--workdir={tmp_path / 'w'}"],
-                  timeout=300)
+def test_a_stage_without_its_section_is_refused_by_key(tmp_path, run_train):
+  """configs/demo.py:base carries the warm start's sections only: DAPO's keys are missing."""
+  out = run_train(["--config=configs/demo.py:base", f"--workdir={tmp_path / 'w'}",
+                   "--config.stages=warm_start,dapo"], timeout=300)
   assert out.returncode == 2, out.stderr[-2000:]
-  assert "has no stages, tasks, agent, sandbox, sampler" in out.stderr
+  assert "missing key rl.iterations" in out.stderr and "missing key rl.optim.b1" in out.stderr
   assert "Traceback" not in out.stderr and not (tmp_path / "w").exists()
 
 
 def test_a_run_may_start_with_an_evaluation_of_its_init():
   assert loop.first_training_stage(["eval:base", "rft", "eval:rft", "dapo"]) == "rft"
   assert loop.first_training_stage(["warm_start", "dapo"]) == "warm_start"
-  assert loop.first_training_stage(["eval:base"]) == "dapo"
-  config = _demo_config()
-  config.stages = "eval:base,rft"
-  run = loop.Run.__new__(loop.Run)  # only the learner-building part of a run
-  run.config, run.stages = config, config.stages.split(",")
-  run.model_cfg = build.model_config(config.model)
-  run.mesh = learner.make_mesh({"fsdp": 1}, devices=jax.devices()[:1])
-  run.learner = None
-  assert jax.tree.leaves(run.params())  # raised KeyError('eval') before
+  assert loop.first_training_stage(["eval:base"]) is None
 
 
-def test_an_evaluation_takes_its_number_of_runs_by_name():
+def test_an_evaluation_takes_its_number_of_runs_by_name(monkeypatch):
   config = _demo_config("default")
   assert config.eval.runs == 6 and config.eval.runs_by_name.base == 5
-  run = loop.Run.__new__(loop.Run)  # only the evaluation's own choices
-  run.config = config
-  run.data = type("Data", (), {"eval_tasks": lambda self: ["task"]})()
-  run._policy = lambda: None
+  data = type("Data", (), {"eval_tasks": lambda self: ["task"]})()
+  c = stages.Collaborators(config=config, workdir="unused", tasks=data, env=None,
+                           tokenizer=type("Tok", (), {"im_end_id": 0})(), sampler=None,
+                           metrics=None, new_learner=None, source=None)
   seen = []
 
-  def rollouts(tasks, runs, *args):
+  def rollouts(c, tasks, runs, *args):
     seen.append(runs)
     raise StopIteration  # the rollouts themselves are tested elsewhere
 
-  run._rollouts = rollouts
+  monkeypatch.setattr(stages, "_rollouts", rollouts)
   for name in ("base", "rft", "dapo"):
     with pytest.raises(StopIteration):
-      run.evaluate(name)
+      stages.evaluate(c, stages.LoopState(), name)
   assert seen == [5, 6, 6]

@@ -49,3 +49,8 @@ def test_resume_from_iteration_2_repeats_iteration_3(tmp_path, small_tasks, dock
   first_b = _first_actions(os.path.join(b, "trajectories", "dapo_3.jsonl"))
   assert sorted(first_a) == sorted(first_b)  # the same tasks and groups
   assert first_a == first_b  # token-identical first actions
+  # The hand-off to the next stage's pool filter: every DAPO group's outcomes, per task.
+  with open(os.path.join(b, "solve_history.jsonl")) as f:
+    history = [json.loads(line) for line in f]
+  solves = sum(len(h["solves"]) for h in history)
+  assert history and 0 < solves <= 3 * 2 * 2  # iterations x problems x group size

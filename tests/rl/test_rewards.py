@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from swejax.rl.learn import dapo_samples
+from swejax.rl.rewards import dapo_samples
 from swejax.rl.rewards import group_advantages, length_penalty
 from swejax.rl.episode import Episode
 
@@ -31,7 +31,7 @@ def test_zero_advantage_samples_are_dropped():
   groups = {"a": [_ep("a", 0, 1.0), _ep("a", 1, 0.0)],
             "b": [_ep("b", 0, 1.0), _ep("b", 1, 1.0)],
             "c": [_ep("c", 0, 0.0), _ep("c", 1, 0.0)]}
-  kept, dropped = dapo_samples(groups)
+  kept, dropped = dapo_samples(groups, eps=1e-6)
   assert dropped == 4
   assert sorted((s.episode.task_id, s.episode.group) for s in kept) == [("a", 0), ("a", 1)]
   assert kept[0].advantage == -kept[1].advantage != 0

@@ -3,7 +3,7 @@ import importlib.util
 import json
 import os
 
-from swejax.rl.data import TaskSets
+from swejax.rl.task_sets import TaskSets
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 PUBLISHED = os.path.join(ROOT, "tests", "tasks", "data", "published")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from swejax.rl.data import TaskSets
+from swejax.rl.task_sets import TaskSets
 from swejax.tasks import cli, harness, loader
 from swejax.tasks.schema import RowDefaults, row_to_task
 from tests.tasks import swebench_harness  # the 5.x harness's own grading module

@@ -8,7 +8,7 @@ import pytest
 from swejax.tokenizer import Tokenizer
 from swejax.tokenizer.check import check, model_tokenizer, problems, tokenizer_dir
 from swejax.tokenizer.tokenizer import default_dir
-from swejax.rl.data import TaskSets
+from swejax.rl.task_sets import TaskSets
 from tests.tokenizer.conversations import QWEN_DIR, REPO
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -1,15 +1,16 @@
 """The task sets of a run: the training pool, the held-out evaluation set, their splits."""
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.resources
 import os
 
 from swejax.data.source import TaskSource
-from swejax.rl import demo
 from swejax.learner.build import model_config
-from swejax.rl.loop import resolve_init
+from swejax.model.pretrained import resolve_init
+from swejax.rl import demo
+from swejax.schema import TRAINING_STAGES, stage_list
+from swejax.tasks import load_tasks
 from swejax.tokenizer import Tokenizer
 from swejax.tokenizer.check import model_tokenizer
 
@@ -24,16 +25,18 @@ class TaskSets:
   """Loads and splits the tasks named by the config's `tasks` section."""
 
   def __init__(self, config, workdir: str):
-    from swejax.tasks import load_tasks  # pylint: disable=import-outside-toplevel
     self.config = config
     t = config.tasks
     m = config.model  # the model's own tokenizer, checked against it before any work
     self.tokenizer: Tokenizer = model_tokenizer(
         resolve_init(m.tokenizer) if m.tokenizer else "",
         resolve_init(m.init) if m.init else "", vocab_size=model_config(m).vocab_size)
-    if t.path:
-      rows = dict(image=t.image, test_cmd=t.test_cmd, image_namespace=t.image_namespace,
-                  image_template=t.image_template)
+    rows = dict(image=t.image, test_cmd=t.test_cmd, image_namespace=t.image_namespace,
+                image_template=t.image_template)
+    training = any(s.split(":")[0] in TRAINING_STAGES for s in stage_list(config))
+    if t.eval_path and not training:  # an evaluation only: no training pool to load
+      pool, held = [], load_tasks(t.eval_path, **rows)
+    elif t.path:
       pool = load_tasks(t.path, **rows)
       held = load_tasks(t.eval_path, **rows) if t.eval_path else []
     else:
@@ -47,7 +50,7 @@ class TaskSets:
       # A task file keeps every row: its hint is the row's own hints_text.
       pool = [x for x in pool if demo.is_demo_task(x)]
       held = [x for x in held if demo.is_demo_task(x)]
-    pool = sorted(pool, key=lambda x: _order(x.instance_id, t.synthetic_seed))
+    pool = sorted(pool, key=lambda x: _order(x.instance_id, t.split_seed))
     if not held:  # hold out the last eval_n of a seeded order
       if len(pool) <= t.eval_n:
         raise ValueError(f"tasks: {len(pool)} usable tasks, but tasks.eval_n={t.eval_n} are "

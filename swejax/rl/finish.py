@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import os
 
-from swejax.rl.evaluation import difference_stderr
+from swejax.eval.summary import difference_stderr
+from swejax.metrics import write_plots
+from swejax.model import save_hf
 
 
 def _ordered_claims(stages: list[dict]) -> list[dict]:
@@ -40,18 +42,15 @@ def table(summary: dict) -> str:
   return "\n".join(rows)
 
 
-def finish(run, results: dict) -> dict:
-  workdir = run.workdir
+def finish(workdir: str, results: dict, params, model_cfg, tokenizer) -> dict:
+  """summary.json, the plots, and the final weights in Hugging Face form (WORKDIR/hf)
+  with the run's own tokenizer, so the export serves as it trained."""
   summary = summary_of(results)
   with open(os.path.join(workdir, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
-  from swejax.metrics import write_plots  # pylint: disable=import-outside-toplevel
   write_plots(workdir)
   _plot_summary(summary, os.path.join(workdir, "plots", "pass_at_1.png"))
-  from swejax.model import save_hf  # pylint: disable=import-outside-toplevel
-  # The run's own tokenizer (model.tokenizer), so the export serves as it trained.
-  save_hf(run.params(), run.model_cfg, os.path.join(workdir, "hf"),
-          tokenizer_dir=str(run.tok.directory))
+  save_hf(params, model_cfg, os.path.join(workdir, "hf"), tokenizer_dir=str(tokenizer.directory))
   return summary
 
 

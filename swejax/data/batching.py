@@ -1,51 +1,33 @@
-"""From finished episodes to optimizer steps: advantages, packing, the jitted step."""
+"""Batching: a stage's trajectories as optimizer steps of packed [M, b, T] microbatches.
+
+One entry point, `step_batches`: shuffled minibatches of a fixed number of trajectories
+(swapped between steps where that saves packed rows), each packed into rows of seq_len
+tokens and split into microbatches, their number rounded up to a bucket (a power of two)
+so that the jitted step compiles for a handful of shapes only.
+"""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Sequence
+from typing import Iterator, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from swejax import learner
 from swejax.data import packing
-from swejax.rl.episode import Episode
-from swejax.rl.rewards import group_advantages
+from swejax.data.packing import Sequence_
 
 
-@dataclasses.dataclass(frozen=True)
-class Sample:
-  episode: Episode
-  advantage: float
+def step_batches(samples: Sequence[Sequence_], per_step: int, *, seed: int, seq_len: int,
+                 microbatch_rows: int, swaps: bool = True
+                 ) -> Iterator[tuple[dict[str, np.ndarray], float]]:
+  """(microbatches of one optimizer step, its packing efficiency), step by step.
+
+  `swaps`: trade trajectories between steps while that saves rows (worth it when an epoch
+  has few steps, each with a mostly empty tail row)."""
+  for step in minibatches(samples, per_step, seed, seq_len=seq_len if swaps else None):
+    yield packed_step_batch(step, seq_len, microbatch_rows)
 
 
-def dapo_samples(groups: dict[str, list[Episode]], eps: float = 1e-6) -> tuple[list[Sample], int]:
-  """Group advantages; samples with A == 0 dropped. Returns (kept, dropped count)."""
-  kept, dropped = [], 0
-  for _, eps_ in sorted(groups.items()):
-    adv = group_advantages([e.reward for e in eps_], eps=eps)
-    for e, a in zip(eps_, adv):
-      if a == 0.0:
-        dropped += 1
-      else:
-        kept.append(Sample(e, float(a)))
-  return kept, dropped
-
-
-def to_sequence(s: Sample) -> packing.Sequence_:
-  e = s.episode
-  return packing.Sequence_(tokens=np.asarray(e.tokens, np.int32),
-                           loss_mask=np.asarray(e.loss_mask, np.float32),
-                           logprobs=np.asarray(e.logprobs, np.float32), advantage=s.advantage)
-
-
-def sample_length(s: Any) -> int:
-  return s.episode.num_tokens if isinstance(s, Sample) else len(s.tokens)
-
-
-def minibatches(samples: Sequence[Any], per_step: int, seed: int, *,
-                seq_len: int | None = None) -> list[list[Any]]:
+def minibatches(samples: Sequence[Sequence_], per_step: int, seed: int, *,
+                seq_len: int | None = None) -> list[list[Sequence_]]:
   """Shuffled minibatches of `per_step` trajectories (the last one may be smaller).
 
   With `seq_len`, trajectories are then swapped between minibatches (sizes unchanged)
@@ -54,7 +36,7 @@ def minibatches(samples: Sequence[Any], per_step: int, seed: int, *,
   order = np.random.default_rng(seed).permutation(len(samples))
   steps = [list(order[k:k + per_step]) for k in range(0, len(order), per_step)]
   if seq_len and len(steps) > 1:
-    steps = fewer_rows(steps, [sample_length(s) for s in samples], seq_len)
+    steps = fewer_rows(steps, [len(s.tokens) for s in samples], seq_len)
   return [[samples[i] for i in step] for step in steps]
 
 
@@ -123,51 +105,15 @@ def fewer_rows(steps: list[list[int]], lengths: Sequence[int], seq_len: int, *,
   return steps
 
 
-def packed_step_batch(samples: Sequence[Sample | packing.Sequence_], seq_len: int,
+def packed_step_batch(samples: Sequence[Sequence_], seq_len: int,
                       rows_per_microbatch: int) -> tuple[dict[str, np.ndarray], float]:
   """[M, b, T] microbatches for one optimizer step, and the packing efficiency.
 
   M is rounded up to a power of two with empty rows: the train step compiles once per M,
   and a handful of shapes cover every step at most 2x padded (and not at all when M is
   a power of two already)."""
-  rows = packing.pack([to_sequence(s) if isinstance(s, Sample) else s for s in samples],
-                      seq_len)
+  rows = packing.pack(list(samples), seq_len)
   eff = packing.efficiency(rows)
   m = -(-rows["tokens"].shape[0] // rows_per_microbatch)
   bucket = 1 << max(0, m - 1).bit_length()
   return packing.to_microbatches(rows, rows_per_microbatch, bucket), eff
-
-
-class Learner:
-  """Holds the TrainState of one training stage and its jitted step."""
-
-  def __init__(self, step_cfg: learner.StepConfig, optim: Any, mesh, *, params=None,
-               state=None, seed: int = 0):
-    self.cfg = step_cfg
-    self.mesh = mesh
-    self.tx = learner.make_tx(step_cfg.model, optim)
-    self.schedule = learner.make_schedule(optim)
-    if state is None:
-      state = learner.init_state(step_cfg.model, self.tx, mesh, jax.random.key(seed), params=params)
-    self.state = state
-    self._step = learner.make_train_step(step_cfg, self.tx, mesh, schedule=self.schedule)
-
-  def abstract_state(self):
-    return learner.abstract_state(self.cfg.model, self.tx, self.mesh)
-
-  @property
-  def params(self):
-    return self.state.params
-
-  def step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-    self.state, metrics = self._step(self.state, {k: jnp.asarray(v) for k, v in batch.items()})
-    return {k: float(v) for k, v in jax.device_get(metrics).items()}
-
-
-def mean_metrics(records: Sequence[dict[str, float]]) -> dict[str, float]:
-  keys = sorted({k for r in records for k in r})
-  out = {}
-  for k in keys:
-    vals = [r[k] for r in records if k in r]
-    out[k] = float(np.max(vals)) if k.endswith("_max") else float(np.mean(vals))
-  return out
