@@ -11,6 +11,8 @@ import random
 import re
 import textwrap
 
+from swejax.tasks import pyast
+
 _RUN_TEMPLATE = """{setup}
 
 def __swejax_show(thunk):
@@ -142,7 +144,7 @@ def _substitute(code: str, bindings: dict[str, str]) -> str:
   """Replaces the loaded names in `bindings` by their values' source text."""
   if not bindings:
     return code
-  tree = ast.parse(code)
+  tree = pyast.parse(code)
   lines = code.splitlines(keepends=True)
   starts = [0]
   for line in lines:
@@ -159,7 +161,7 @@ def _substitute(code: str, bindings: dict[str, str]) -> str:
 
 
 def _names(code: str) -> set[str]:
-  return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+  return {n.id for n in ast.walk(pyast.parse(code)) if isinstance(n, ast.Name)}
 
 
 def _module_defs(tree: ast.Module) -> dict[str, ast.stmt]:
@@ -201,7 +203,7 @@ def _fixture_code(func: ast.FunctionDef, source: str) -> str | None:
 
 def _subject(expr: str) -> str:
   """The called function of an expression, e.g. `stock.issue(...)` -> `issue()`."""
-  for node in ast.walk(ast.parse(expr, mode="eval")):
+  for node in ast.walk(pyast.parse(expr, mode="eval")):
     if isinstance(node, ast.Call):
       func = node.func
       if isinstance(func, ast.Name) and func.id not in ("list", "sorted", "set", "str"):
@@ -251,7 +253,7 @@ def build_snippet(source: str, nodeid: str, line: int) -> Snippet | None:
   None when the test cannot be turned into a self-contained snippet (class
   methods, several parametrize decorators, yield fixtures, loops ...).
   """
-  tree = ast.parse(source)
+  tree = pyast.parse(source)
   func = _find_function(tree, nodeid)
   if func is None or len(nodeid.split("::")) != 2:
     return None

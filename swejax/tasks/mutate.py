@@ -13,6 +13,8 @@ import dataclasses
 import io
 import tokenize
 
+from swejax.tasks import pyast
+
 _BINOPS = {
     ast.Add: (ast.Sub, "+", "-"), ast.Sub: (ast.Add, "-", "+"),
     ast.Mult: (ast.FloorDiv, "*", "//"), ast.Div: (ast.FloorDiv, "/", "//"),
@@ -298,7 +300,7 @@ def find_mutations(path: str, source: str) -> list[Mutation]:
 
   Only mutants that still parse and change the AST are returned.
   """
-  tree = ast.parse(source)
+  tree = pyast.parse(source)
   finder = _Finder(path, source, tree)
   finder.visit(tree)
   original = ast.dump(tree)
@@ -310,7 +312,7 @@ def find_mutations(path: str, source: str) -> list[Mutation]:
       continue
     seen.add(mutated)
     try:
-      if ast.dump(ast.parse(mutated)) == original:
+      if ast.dump(pyast.parse(mutated)) == original:
         continue
     except SyntaxError:
       continue

@@ -23,7 +23,7 @@ import tempfile
 from typing import Iterable, Mapping
 
 from swejax.sandbox.engine import BASE_IMAGE
-from swejax.tasks import issue, logparse, mutate, repo, runner
+from swejax.tasks import issue, logparse, mutate, pyast, repo, runner
 from swejax.tasks.schema import SNAPSHOT_PREFIX, Task
 
 SEEDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
@@ -86,7 +86,7 @@ def load_seed(name: str, root: str = SEEDS_DIR) -> Seed:
 
 def remove_tests(source: str, names: Iterable[str]) -> str:
   """Deletes test functions / methods (`name` or `Class::name`) and their decorators."""
-  tree = ast.parse(source)
+  tree = pyast.parse(source)
   spans = []
   wanted = set(names)
   for node in tree.body:
