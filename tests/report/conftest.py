@@ -34,13 +34,26 @@ def smoke_workdir(tmp_path_factory, small_tasks):
   return workdir
 
 
-@pytest.fixture(scope="module")
-def chromium():
+@pytest.fixture(scope="session")
+def chromium_installed() -> None:
+  """Skips only where the browser cannot be installed (not root); launch/test.sh installs
+  Debian's chromium and the test extras install playwright, so elsewhere a missing one fails."""
+  problem = None
   if importlib.util.find_spec("playwright") is None:
-    pytest.skip("the playwright package is not installed (pip install -e .[test])")
-  try:
-    browser.check_chromium()
-  except FileNotFoundError as e:
-    pytest.skip(str(e))
+    problem = "the playwright package is not installed (pip install -e .[test])"
+  else:
+    try:
+      browser.check_chromium()
+    except FileNotFoundError as e:
+      problem = str(e)
+  if problem is None:
+    return
+  if os.geteuid() != 0:
+    pytest.skip(problem)
+  pytest.fail(f"{problem}; launch/test.sh installs it")
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_installed):
   with browser.chromium() as context:
     yield context
