@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 from swejax.metrics.writer import METRICS_FILE
 from swejax.report.record import PATCH_CHARS, cap
+from swejax.rl.episode import complete_lines
 from swejax.rl.rewards import group_advantages
 
 TRAJECTORIES = "trajectories"
@@ -37,18 +38,13 @@ def check_workdir(workdir: str) -> str:
 
 def _jsonl(path: str) -> Iterator[dict]:
   """The complete lines of a JSONL file as dicts; a torn or bad line is skipped."""
-  if not os.path.exists(path):
-    return
-  with open(path, encoding="utf-8") as f:
-    for line in f:
-      if not line.endswith("\n"):
-        break
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError:
-        continue
-      if isinstance(row, dict):
-        yield row
+  for line in complete_lines(path):
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if isinstance(row, dict):
+      yield row
 
 
 def metrics_records(workdir: str) -> list[dict]:

@@ -83,15 +83,21 @@ class EpisodeLog:
       os.fsync(f.fileno())
 
 
-def read_episodes(path: str) -> Iterator[Episode]:
-  """Finished episodes of a log; a torn last line (a crash mid-write) is skipped."""
+def complete_lines(path: str) -> Iterator[str]:
+  """The complete lines of a JSONL log; a torn last line (a crash mid-write) is left out."""
   if not os.path.exists(path):
     return
   with open(path, encoding="utf-8") as f:
     for line in f:
       if not line.endswith("\n"):
         break  # torn write
-      try:
-        yield Episode.from_json(line)
-      except (json.JSONDecodeError, TypeError, ValueError):
-        continue
+      yield line
+
+
+def read_episodes(path: str) -> Iterator[Episode]:
+  """Finished episodes of a log; a torn or unreadable line is skipped."""
+  for line in complete_lines(path):
+    try:
+      yield Episode.from_json(line)
+    except (json.JSONDecodeError, TypeError, ValueError):
+      continue
